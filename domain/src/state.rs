@@ -1,0 +1,178 @@
+//! The state the commands work on, as traits, so that the same apply code
+//! runs over RocksDB in production and over plain maps in tests.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::model::{Item, Order, User};
+use crate::outcome::Outcome;
+
+/// The remembered result of one request, for answering its retries.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Session {
+    pub at_ms: u64,
+    pub outcome: Outcome,
+}
+
+pub trait StateRead {
+    fn user(&self, id: &str) -> Option<User>;
+    fn item(&self, id: &str) -> Option<Item>;
+    fn order(&self, id: &str) -> Option<Order>;
+    fn session(&self, request_id: &str) -> Option<Session>;
+    /// The largest leader timestamp applied so far (0 before any).
+    fn clock_ms(&self) -> u64;
+}
+
+pub trait StateWrite: StateRead {
+    fn put_user(&mut self, id: &str, user: User);
+    fn put_item(&mut self, id: &str, item: Item);
+    fn put_order(&mut self, id: &str, order: Order);
+    fn delete_order(&mut self, id: &str);
+    fn put_session(&mut self, request_id: &str, session: Session);
+    fn set_clock_ms(&mut self, ms: u64);
+}
+
+/// Writes not yet stored: `None` marks a deletion.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Changes {
+    pub users: BTreeMap<String, User>,
+    pub items: BTreeMap<String, Item>,
+    pub orders: BTreeMap<String, Option<Order>>,
+    pub sessions: BTreeMap<String, Session>,
+    pub clock_ms: Option<u64>,
+}
+
+impl Changes {
+    pub fn is_empty(&self) -> bool {
+        self.users.is_empty()
+            && self.items.is_empty()
+            && self.orders.is_empty()
+            && self.sessions.is_empty()
+            && self.clock_ms.is_none()
+    }
+}
+
+/// Pending changes layered over a read-only base: several entries applied in
+/// one batch see each other's writes before the batch is stored.
+pub struct Overlay<'a, S: StateRead + ?Sized> {
+    base: &'a S,
+    changes: Changes,
+}
+
+impl<'a, S: StateRead + ?Sized> Overlay<'a, S> {
+    pub fn new(base: &'a S) -> Self {
+        Overlay {
+            base,
+            changes: Changes::default(),
+        }
+    }
+
+    pub fn into_changes(self) -> Changes {
+        self.changes
+    }
+}
+
+impl<S: StateRead + ?Sized> StateRead for Overlay<'_, S> {
+    fn user(&self, id: &str) -> Option<User> {
+        match self.changes.users.get(id) {
+            Some(u) => Some(u.clone()),
+            None => self.base.user(id),
+        }
+    }
+    fn item(&self, id: &str) -> Option<Item> {
+        match self.changes.items.get(id) {
+            Some(i) => Some(i.clone()),
+            None => self.base.item(id),
+        }
+    }
+    fn order(&self, id: &str) -> Option<Order> {
+        match self.changes.orders.get(id) {
+            Some(o) => o.clone(),
+            None => self.base.order(id),
+        }
+    }
+    fn session(&self, request_id: &str) -> Option<Session> {
+        match self.changes.sessions.get(request_id) {
+            Some(s) => Some(s.clone()),
+            None => self.base.session(request_id),
+        }
+    }
+    fn clock_ms(&self) -> u64 {
+        self.changes
+            .clock_ms
+            .unwrap_or_else(|| self.base.clock_ms())
+    }
+}
+
+impl<S: StateRead + ?Sized> StateWrite for Overlay<'_, S> {
+    fn put_user(&mut self, id: &str, user: User) {
+        self.changes.users.insert(id.to_string(), user);
+    }
+    fn put_item(&mut self, id: &str, item: Item) {
+        self.changes.items.insert(id.to_string(), item);
+    }
+    fn put_order(&mut self, id: &str, order: Order) {
+        self.changes.orders.insert(id.to_string(), Some(order));
+    }
+    fn delete_order(&mut self, id: &str) {
+        self.changes.orders.insert(id.to_string(), None);
+    }
+    fn put_session(&mut self, request_id: &str, session: Session) {
+        self.changes
+            .sessions
+            .insert(request_id.to_string(), session);
+    }
+    fn set_clock_ms(&mut self, ms: u64) {
+        self.changes.clock_ms = Some(ms);
+    }
+}
+
+/// The whole state in maps: for tests and for checking invariants.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct MemState {
+    pub users: BTreeMap<String, User>,
+    pub items: BTreeMap<String, Item>,
+    pub orders: BTreeMap<String, Order>,
+    pub sessions: BTreeMap<String, Session>,
+    pub clock_ms: u64,
+}
+
+impl StateRead for MemState {
+    fn user(&self, id: &str) -> Option<User> {
+        self.users.get(id).cloned()
+    }
+    fn item(&self, id: &str) -> Option<Item> {
+        self.items.get(id).cloned()
+    }
+    fn order(&self, id: &str) -> Option<Order> {
+        self.orders.get(id).cloned()
+    }
+    fn session(&self, request_id: &str) -> Option<Session> {
+        self.sessions.get(request_id).cloned()
+    }
+    fn clock_ms(&self) -> u64 {
+        self.clock_ms
+    }
+}
+
+impl StateWrite for MemState {
+    fn put_user(&mut self, id: &str, user: User) {
+        self.users.insert(id.to_string(), user);
+    }
+    fn put_item(&mut self, id: &str, item: Item) {
+        self.items.insert(id.to_string(), item);
+    }
+    fn put_order(&mut self, id: &str, order: Order) {
+        self.orders.insert(id.to_string(), order);
+    }
+    fn delete_order(&mut self, id: &str) {
+        self.orders.remove(id);
+    }
+    fn put_session(&mut self, request_id: &str, session: Session) {
+        self.sessions.insert(request_id.to_string(), session);
+    }
+    fn set_clock_ms(&mut self, ms: u64) {
+        self.clock_ms = ms;
+    }
+}

@@ -1,0 +1,581 @@
+//! Unit tests of the commands, one rule at a time.
+
+use raftcart_domain::*;
+
+fn run(state: &mut MemState, command: Command) -> Outcome {
+    execute(state, &command)
+}
+
+fn ok(state: &mut MemState, command: Command) -> Reply {
+    run(state, command).expect("command refused")
+}
+
+/// Items "0".."n_items-1" at price 1 with `stock`, users "0".."n-1" with `credit`.
+fn setup(n_items: u64, stock: u64, n_users: u64, credit: u64) -> MemState {
+    let mut s = MemState::default();
+    ok(
+        &mut s,
+        Command::BatchInitItems {
+            n: n_items,
+            stock,
+            price: 1,
+        },
+    );
+    ok(&mut s, Command::BatchInitUsers { n: n_users, credit });
+    s
+}
+
+fn order_with(s: &mut MemState, order_id: &str, user: &str, lines: &[(&str, u64)]) {
+    ok(
+        s,
+        Command::CreateOrder {
+            order_id: order_id.into(),
+            user_id: user.into(),
+        },
+    );
+    for (item, q) in lines {
+        ok(
+            s,
+            Command::AddItem {
+                order_id: order_id.into(),
+                item_id: item.to_string(),
+                quantity: *q,
+            },
+        );
+    }
+}
+
+fn checkout(s: &mut MemState, order_id: &str) -> Outcome {
+    run(
+        s,
+        Command::Checkout {
+            order_id: order_id.into(),
+        },
+    )
+}
+
+#[test]
+fn checkout_takes_stock_and_credit_and_marks_paid() {
+    let mut s = setup(2, 10, 1, 100);
+    ok(
+        &mut s,
+        Command::AddStock {
+            item_id: "1".into(),
+            amount: 0,
+        },
+    );
+    order_with(&mut s, "o", "0", &[("0", 3), ("1", 2), ("0", 1)]);
+    assert_eq!(s.orders["o"].total_cost, 6);
+    assert_eq!(
+        checkout(&mut s, "o"),
+        Ok(Reply::CheckedOut {
+            order_id: "o".into(),
+            already_paid: false
+        })
+    );
+    assert_eq!(s.items["0"].stock, 6);
+    assert_eq!(s.items["1"].stock, 8);
+    assert_eq!(s.users["0"].credit, 94);
+    assert!(s.orders["o"].paid());
+}
+
+#[test]
+fn checkout_of_paid_order_charges_nothing() {
+    let mut s = setup(1, 10, 1, 100);
+    order_with(&mut s, "o", "0", &[("0", 1)]);
+    checkout(&mut s, "o").unwrap();
+    let before = s.clone();
+    assert_eq!(
+        checkout(&mut s, "o"),
+        Ok(Reply::CheckedOut {
+            order_id: "o".into(),
+            already_paid: true
+        })
+    );
+    assert_eq!(s, before);
+}
+
+#[test]
+fn checkout_short_of_stock_changes_nothing() {
+    let mut s = setup(2, 1, 1, 100);
+    order_with(&mut s, "o", "0", &[("0", 1), ("1", 2)]);
+    let before = s.clone();
+    assert!(matches!(checkout(&mut s, "o"), Err(Refusal::Invalid(_))));
+    assert_eq!(s, before);
+}
+
+#[test]
+fn checkout_short_of_stock_across_two_lines_of_one_item() {
+    let mut s = setup(1, 3, 1, 100);
+    order_with(&mut s, "o", "0", &[("0", 2), ("0", 2)]);
+    let before = s.clone();
+    assert!(matches!(checkout(&mut s, "o"), Err(Refusal::Invalid(_))));
+    assert_eq!(s, before);
+}
+
+#[test]
+fn checkout_short_of_credit_changes_nothing() {
+    let mut s = setup(1, 10, 1, 2);
+    order_with(&mut s, "o", "0", &[("0", 3)]);
+    let before = s.clone();
+    assert!(matches!(checkout(&mut s, "o"), Err(Refusal::Invalid(_))));
+    assert_eq!(s, before);
+}
+
+#[test]
+fn checkout_of_unknown_order_is_not_found() {
+    let mut s = setup(1, 10, 1, 2);
+    assert!(matches!(
+        checkout(&mut s, "nope"),
+        Err(Refusal::NotFound(_))
+    ));
+}
+
+#[test]
+fn stock_subtract_below_zero_is_refused() {
+    let mut s = setup(1, 5, 0, 0);
+    assert_eq!(
+        run(
+            &mut s,
+            Command::SubtractStock {
+                item_id: "0".into(),
+                amount: 5
+            }
+        ),
+        Ok(Reply::Item {
+            item_id: "0".into(),
+            stock: 0,
+            price: 1
+        })
+    );
+    assert!(matches!(
+        run(
+            &mut s,
+            Command::SubtractStock {
+                item_id: "0".into(),
+                amount: 1
+            }
+        ),
+        Err(Refusal::Invalid(_))
+    ));
+    assert_eq!(s.items["0"].stock, 0);
+}
+
+#[test]
+fn overflows_are_refused_and_change_nothing() {
+    let mut s = setup(1, u64::MAX, 1, u64::MAX);
+    let before = s.clone();
+    assert!(matches!(
+        run(
+            &mut s,
+            Command::AddStock {
+                item_id: "0".into(),
+                amount: 1
+            }
+        ),
+        Err(Refusal::Invalid(_))
+    ));
+    assert!(matches!(
+        run(
+            &mut s,
+            Command::AddFunds {
+                user_id: "0".into(),
+                amount: 1
+            }
+        ),
+        Err(Refusal::Invalid(_))
+    ));
+    assert_eq!(s, before);
+    ok(
+        &mut s,
+        Command::CreateItem {
+            item_id: "big".into(),
+            price: u64::MAX,
+        },
+    );
+    ok(
+        &mut s,
+        Command::CreateOrder {
+            order_id: "o".into(),
+            user_id: "0".into(),
+        },
+    );
+    assert!(matches!(
+        run(
+            &mut s,
+            Command::AddItem {
+                order_id: "o".into(),
+                item_id: "big".into(),
+                quantity: 2
+            }
+        ),
+        Err(Refusal::Invalid(_))
+    ));
+    assert_eq!(s.orders["o"].total_cost, 0);
+}
+
+#[test]
+fn unknown_ids_are_not_found() {
+    let mut s = setup(1, 1, 1, 1);
+    for c in [
+        Command::AddStock {
+            item_id: "x".into(),
+            amount: 1,
+        },
+        Command::SubtractStock {
+            item_id: "x".into(),
+            amount: 1,
+        },
+        Command::AddFunds {
+            user_id: "x".into(),
+            amount: 1,
+        },
+        Command::Pay {
+            user_id: "x".into(),
+            amount: 1,
+            order_id: None,
+        },
+        Command::CreateOrder {
+            order_id: "o".into(),
+            user_id: "x".into(),
+        },
+        Command::AddItem {
+            order_id: "x".into(),
+            item_id: "0".into(),
+            quantity: 1,
+        },
+        Command::RemoveOrder {
+            order_id: "x".into(),
+        },
+    ] {
+        let before = s.clone();
+        assert!(
+            matches!(run(&mut s, c.clone()), Err(Refusal::NotFound(_))),
+            "{c:?}"
+        );
+        assert_eq!(s, before);
+    }
+    ok(
+        &mut s,
+        Command::CreateOrder {
+            order_id: "o".into(),
+            user_id: "0".into(),
+        },
+    );
+    assert!(matches!(
+        run(
+            &mut s,
+            Command::AddItem {
+                order_id: "o".into(),
+                item_id: "x".into(),
+                quantity: 1
+            }
+        ),
+        Err(Refusal::NotFound(_))
+    ));
+}
+
+#[test]
+fn pay_takes_credit_or_refuses() {
+    let mut s = setup(0, 0, 1, 10);
+    assert_eq!(
+        run(
+            &mut s,
+            Command::Pay {
+                user_id: "0".into(),
+                amount: 4,
+                order_id: None
+            }
+        ),
+        Ok(Reply::User {
+            user_id: "0".into(),
+            credit: 6
+        })
+    );
+    assert!(matches!(
+        run(
+            &mut s,
+            Command::Pay {
+                user_id: "0".into(),
+                amount: 7,
+                order_id: None
+            }
+        ),
+        Err(Refusal::Invalid(_))
+    ));
+    assert_eq!(s.users["0"].credit, 6);
+}
+
+#[test]
+fn cancel_gives_back_exactly_what_checkout_took() {
+    let mut s = setup(2, 10, 1, 100);
+    order_with(&mut s, "o", "0", &[("0", 3), ("1", 1)]);
+    let before = s.clone();
+    checkout(&mut s, "o").unwrap();
+    assert_eq!(
+        answer(
+            &s,
+            &Query::PaymentStatus {
+                user_id: "0".into(),
+                order_id: "o".into()
+            }
+        ),
+        Ok(Reply::PaymentStatus { paid: true })
+    );
+    ok(
+        &mut s,
+        Command::Cancel {
+            user_id: "0".into(),
+            order_id: "o".into(),
+        },
+    );
+    assert_eq!(s, before);
+    assert!(matches!(
+        run(
+            &mut s,
+            Command::Cancel {
+                user_id: "0".into(),
+                order_id: "o".into()
+            }
+        ),
+        Err(Refusal::Invalid(_))
+    ));
+}
+
+#[test]
+fn pay_for_order_records_it_and_is_not_charged_twice() {
+    let mut s = setup(1, 10, 1, 100);
+    order_with(&mut s, "o", "0", &[("0", 1)]);
+    let pay = Command::Pay {
+        user_id: "0".into(),
+        amount: 30,
+        order_id: Some("o".into()),
+    };
+    ok(&mut s, pay.clone());
+    ok(&mut s, pay);
+    assert_eq!(s.users["0"].credit, 70);
+    assert_eq!(s.items["0"].stock, 10);
+    assert!(s.orders["o"].paid());
+    ok(
+        &mut s,
+        Command::Cancel {
+            user_id: "0".into(),
+            order_id: "o".into(),
+        },
+    );
+    assert_eq!(s.users["0"].credit, 100);
+    assert!(!s.orders["o"].paid());
+}
+
+#[test]
+fn remove_item_and_order() {
+    let mut s = setup(2, 10, 1, 100);
+    order_with(&mut s, "o", "0", &[("0", 2), ("1", 1), ("0", 1)]);
+    ok(
+        &mut s,
+        Command::RemoveItem {
+            order_id: "o".into(),
+            item_id: "0".into(),
+        },
+    );
+    let o = &s.orders["o"];
+    assert_eq!(o.total_cost, 1);
+    assert_eq!(o.lines.len(), 1);
+    assert!(matches!(
+        run(
+            &mut s,
+            Command::RemoveItem {
+                order_id: "o".into(),
+                item_id: "0".into()
+            }
+        ),
+        Err(Refusal::NotFound(_))
+    ));
+    ok(
+        &mut s,
+        Command::RemoveOrder {
+            order_id: "o".into(),
+        },
+    );
+    assert!(!s.orders.contains_key("o"));
+}
+
+#[test]
+fn paid_orders_cannot_be_edited_or_removed() {
+    let mut s = setup(1, 10, 1, 100);
+    order_with(&mut s, "o", "0", &[("0", 1)]);
+    checkout(&mut s, "o").unwrap();
+    let before = s.clone();
+    for c in [
+        Command::AddItem {
+            order_id: "o".into(),
+            item_id: "0".into(),
+            quantity: 1,
+        },
+        Command::RemoveItem {
+            order_id: "o".into(),
+            item_id: "0".into(),
+        },
+        Command::RemoveOrder {
+            order_id: "o".into(),
+        },
+    ] {
+        assert!(matches!(run(&mut s, c), Err(Refusal::Invalid(_))));
+    }
+    assert_eq!(s, before);
+}
+
+#[test]
+fn batch_init_orders_is_deterministic_and_in_range() {
+    let c = Command::BatchInitOrders {
+        n: 1000,
+        n_items: 7,
+        n_users: 5,
+        item_price: 3,
+        seed: 42,
+    };
+    let mut a = MemState::default();
+    let mut b = MemState::default();
+    ok(&mut a, c.clone());
+    ok(&mut b, c);
+    assert_eq!(a, b);
+    assert_eq!(a.orders.len(), 1000);
+    for o in a.orders.values() {
+        assert!(o.user_id.parse::<u64>().unwrap() < 5);
+        assert_eq!(o.lines.len(), 2);
+        assert!(o
+            .lines
+            .iter()
+            .all(|l| l.quantity == 1 && l.item_id.parse::<u64>().unwrap() < 7));
+        assert_eq!(o.total_cost, 6);
+    }
+    let mut other = MemState::default();
+    ok(
+        &mut other,
+        Command::BatchInitOrders {
+            n: 1000,
+            n_items: 7,
+            n_users: 5,
+            item_price: 3,
+            seed: 43,
+        },
+    );
+    assert_ne!(a, other);
+}
+
+#[test]
+fn batch_limits() {
+    let mut s = MemState::default();
+    for c in [
+        Command::BatchInitItems {
+            n: MAX_BATCH + 1,
+            stock: 1,
+            price: 1,
+        },
+        Command::BatchInitUsers {
+            n: MAX_BATCH + 1,
+            credit: 1,
+        },
+        Command::BatchInitOrders {
+            n: 1,
+            n_items: 0,
+            n_users: 1,
+            item_price: 1,
+            seed: 0,
+        },
+        Command::BatchInitOrders {
+            n: 1,
+            n_items: 1,
+            n_users: 1,
+            item_price: u64::MAX,
+            seed: 0,
+        },
+    ] {
+        assert!(matches!(run(&mut s, c), Err(Refusal::Invalid(_))));
+    }
+    assert_eq!(s, MemState::default());
+}
+
+#[test]
+fn a_retried_proposal_applies_once_and_returns_the_first_outcome() {
+    let mut s = setup(1, 10, 1, 0);
+    let p = Proposal {
+        request_id: "r1".into(),
+        at_ms: 1000,
+        command: Command::AddFunds {
+            user_id: "0".into(),
+            amount: 5,
+        },
+    };
+    assert_eq!(apply_proposal(&mut s, &p), Ok(Reply::FundsAdded));
+    assert_eq!(apply_proposal(&mut s, &p), Ok(Reply::FundsAdded));
+    assert_eq!(s.users["0"].credit, 5);
+
+    // A refused request stays refused on retry, even once it could succeed.
+    let sub = Proposal {
+        request_id: "r2".into(),
+        at_ms: 1001,
+        command: Command::SubtractStock {
+            item_id: "0".into(),
+            amount: 11,
+        },
+    };
+    let first = apply_proposal(&mut s, &sub);
+    assert!(first.is_err());
+    ok(
+        &mut s,
+        Command::AddStock {
+            item_id: "0".into(),
+            amount: 1,
+        },
+    );
+    assert_eq!(apply_proposal(&mut s, &sub), first);
+    assert_eq!(s.items["0"].stock, 11);
+}
+
+#[test]
+fn sessions_expire_by_the_log_clock_only() {
+    let mut s = setup(0, 0, 1, 0);
+    let p = |at_ms| Proposal {
+        request_id: "r".into(),
+        at_ms,
+        command: Command::AddFunds {
+            user_id: "0".into(),
+            amount: 1,
+        },
+    };
+    apply_proposal(&mut s, &p(1000)).unwrap();
+    apply_proposal(&mut s, &p(1000 + SESSION_TTL_MS)).unwrap();
+    assert_eq!(s.users["0"].credit, 1);
+    // A leader with a clock behind does not turn time back.
+    apply_proposal(&mut s, &p(5)).unwrap();
+    assert_eq!(s.clock_ms, 1000 + SESSION_TTL_MS);
+    apply_proposal(&mut s, &p(1001 + SESSION_TTL_MS)).unwrap();
+    assert_eq!(s.users["0"].credit, 2);
+}
+
+#[test]
+fn overlay_sees_its_own_writes_and_leaves_base_alone() {
+    let base = setup(1, 10, 1, 10);
+    let mut overlay = Overlay::new(&base);
+    execute(
+        &mut overlay,
+        &Command::AddStock {
+            item_id: "0".into(),
+            amount: 5,
+        },
+    )
+    .unwrap();
+    execute(
+        &mut overlay,
+        &Command::AddStock {
+            item_id: "0".into(),
+            amount: 5,
+        },
+    )
+    .unwrap();
+    assert_eq!(overlay.item("0").unwrap().stock, 20);
+    let changes = overlay.into_changes();
+    assert_eq!(changes.items["0"].stock, 20);
+    assert_eq!(base.items["0"].stock, 10);
+}
