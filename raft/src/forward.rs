@@ -1,0 +1,259 @@
+//! Runs a client operation on the leader, wherever it arrived.
+//!
+//! openraft does not forward; this does. A node that is not the leader sends
+//! the operation to the leader's `raft_addr`, and retries (there or at a new
+//! leader) until a bounded wait runs out. Retrying a write is safe because
+//! the request id travels in the command and the state machine answers a
+//! repeated id with the first outcome instead of applying it again.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use openraft::error::{CheckIsLeaderError, ClientWriteError, RaftError};
+use raftcart_domain::{answer, Command, Outcome, Proposal, Query, RequestId, StateRead};
+use serde::{Deserialize, Serialize};
+
+use crate::codec;
+use crate::types::{NodeId, Raft};
+
+pub const PATH_FORWARD: &str = "/raft/forward";
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Op {
+    Write {
+        request_id: RequestId,
+        command: Command,
+    },
+    Read {
+        query: Query,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Consistency {
+    /// Confirm leadership with a quorum (read index) and read after the
+    /// commit point: never stale.
+    Linearizable,
+    /// Read this node's state as it is: fast, possibly behind.
+    Stale,
+}
+
+/// What one attempt on one node came to.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub enum Attempt {
+    Done(Outcome),
+    /// This node is not the leader; it names the one it knows, if any.
+    NotLeader(Option<NodeId>),
+    /// No answer could be had in time (lost quorum, shutting down...). For a
+    /// write the outcome is unknown; a retry with the same id is safe.
+    Unavailable(String),
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ForwardRequest {
+    pub op: Op,
+    /// How long the leader may take before giving up.
+    pub wait_ms: u64,
+}
+
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum ClusterError {
+    /// No leader answered within the wait: HTTP 503.
+    #[error("{0}")]
+    Unavailable(String),
+}
+
+#[derive(Debug, Clone)]
+pub struct ExecutorConfig {
+    /// How long a request may wait for a leader (election, failover) before
+    /// the client gets a 503.
+    pub leader_wait: Duration,
+}
+
+impl Default for ExecutorConfig {
+    fn default() -> Self {
+        ExecutorConfig {
+            leader_wait: Duration::from_secs(5),
+        }
+    }
+}
+
+pub struct Executor {
+    id: NodeId,
+    raft: Raft,
+    reader: Arc<dyn StateRead + Send + Sync>,
+    http: reqwest::Client,
+    config: ExecutorConfig,
+}
+
+impl Executor {
+    pub fn new(
+        id: NodeId,
+        raft: Raft,
+        reader: Arc<dyn StateRead + Send + Sync>,
+        config: ExecutorConfig,
+    ) -> Self {
+        let http = reqwest::Client::builder()
+            .connect_timeout(Duration::from_millis(500))
+            .tcp_nodelay(true)
+            .build()
+            .expect("building an HTTP client with static settings");
+        Executor {
+            id,
+            raft,
+            reader,
+            http,
+            config,
+        }
+    }
+
+    pub fn raft(&self) -> &Raft {
+        &self.raft
+    }
+
+    pub fn config(&self) -> &ExecutorConfig {
+        &self.config
+    }
+
+    pub async fn write(
+        &self,
+        request_id: RequestId,
+        command: Command,
+    ) -> Result<Outcome, ClusterError> {
+        self.run(Op::Write {
+            request_id,
+            command,
+        })
+        .await
+    }
+
+    pub async fn read(
+        &self,
+        query: Query,
+        consistency: Consistency,
+    ) -> Result<Outcome, ClusterError> {
+        match consistency {
+            Consistency::Stale => Ok(answer(&*self.reader, &query)),
+            Consistency::Linearizable => self.run(Op::Read { query }).await,
+        }
+    }
+
+    /// Tries the leader, following leader changes, until the wait runs out.
+    async fn run(&self, op: Op) -> Result<Outcome, ClusterError> {
+        let deadline = Instant::now() + self.config.leader_wait;
+        let mut pause = Duration::from_millis(5);
+        loop {
+            let remaining = deadline.saturating_duration_since(Instant::now());
+            let attempt = match self.raft.current_leader().await {
+                Some(leader) if leader == self.id => self.run_here(&op, remaining).await,
+                Some(leader) => self.forward(leader, &op, remaining).await,
+                None => Attempt::Unavailable("no leader elected".into()),
+            };
+            let problem = match attempt {
+                Attempt::Done(outcome) => return Ok(outcome),
+                Attempt::NotLeader(_) => "the leader changed".to_string(),
+                Attempt::Unavailable(why) => why,
+            };
+            if Instant::now() + pause >= deadline {
+                return Err(ClusterError::Unavailable(format!(
+                    "no leader could serve the request within {} ms: {problem}",
+                    self.config.leader_wait.as_millis()
+                )));
+            }
+            tracing::debug!(%problem, "retrying on the leader");
+            tokio::time::sleep(pause).await;
+            pause = (pause * 2).min(Duration::from_millis(100));
+        }
+    }
+
+    /// Runs the operation on this node if it is the leader, within `wait`.
+    pub async fn run_here(&self, op: &Op, wait: Duration) -> Attempt {
+        match tokio::time::timeout(wait, self.run_here_unbounded(op)).await {
+            Ok(attempt) => attempt,
+            Err(_) => Attempt::Unavailable("timed out waiting for a quorum".into()),
+        }
+    }
+
+    async fn run_here_unbounded(&self, op: &Op) -> Attempt {
+        match op {
+            Op::Write {
+                request_id,
+                command,
+            } => {
+                let proposal = Proposal {
+                    request_id: request_id.clone(),
+                    at_ms: now_ms(),
+                    command: command.clone(),
+                };
+                match self.raft.client_write(proposal).await {
+                    Ok(resp) => Attempt::Done(resp.data),
+                    Err(RaftError::APIError(ClientWriteError::ForwardToLeader(f))) => {
+                        Attempt::NotLeader(f.leader_id)
+                    }
+                    Err(e) => Attempt::Unavailable(e.to_string()),
+                }
+            }
+            Op::Read { query } => match self.raft.ensure_linearizable().await {
+                Ok(_) => Attempt::Done(answer(&*self.reader, query)),
+                Err(RaftError::APIError(CheckIsLeaderError::ForwardToLeader(f))) => {
+                    Attempt::NotLeader(f.leader_id)
+                }
+                Err(e) => Attempt::Unavailable(e.to_string()),
+            },
+        }
+    }
+
+    async fn forward(&self, leader: NodeId, op: &Op, wait: Duration) -> Attempt {
+        let addr = {
+            let metrics = self.raft.metrics();
+            let m = metrics.borrow();
+            m.membership_config
+                .membership()
+                .get_node(&leader)
+                .map(|n| n.raft_addr.clone())
+        };
+        let Some(addr) = addr else {
+            return Attempt::Unavailable(format!("leader {leader} has no known address"));
+        };
+        let req = ForwardRequest {
+            op: op.clone(),
+            wait_ms: wait.as_millis() as u64,
+        };
+        let body = match codec::encode(&req) {
+            Ok(b) => b,
+            Err(e) => return Attempt::Unavailable(format!("encoding the request: {e}")),
+        };
+        // A little longer than the leader's own wait, so that its answer
+        // (even "unavailable") gets back before we give up on it.
+        let sent = self
+            .http
+            .post(format!("http://{addr}{PATH_FORWARD}"))
+            .timeout(wait + Duration::from_millis(200))
+            .body(body)
+            .send()
+            .await;
+        let resp = match sent {
+            Ok(r) if r.status().is_success() => r,
+            Ok(r) => {
+                return Attempt::Unavailable(format!(
+                    "leader {leader} answered HTTP {}",
+                    r.status()
+                ))
+            }
+            Err(e) => return Attempt::Unavailable(format!("leader {leader} unreachable: {e}")),
+        };
+        match resp.bytes().await {
+            Ok(bytes) => codec::decode(&bytes).unwrap_or_else(|e| {
+                Attempt::Unavailable(format!("bad reply from leader {leader}: {e}"))
+            }),
+            Err(e) => Attempt::Unavailable(format!("leader {leader} reply cut: {e}")),
+        }
+    }
+}
+
+fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}

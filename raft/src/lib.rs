@@ -1,0 +1,13 @@
+//! Consensus glue: the openraft type config, the node-to-node network, and
+//! the layer that runs a client operation on the leader wherever it arrives.
+
+pub mod codec;
+pub mod forward;
+pub mod network;
+pub mod rpc_server;
+pub mod status;
+pub mod types;
+
+pub use forward::{ClusterError, Consistency, Executor, ExecutorConfig, Op};
+pub use status::{ClusterStatus, MemberStatus};
+pub use types::{NodeId, NodeInfo, Raft, TypeConfig};
