@@ -1,0 +1,24 @@
+//! RocksDB storage for a raftcart node: the Raft log and vote, the state
+//! machine, and snapshots, all in one database (one write-ahead log).
+//!
+//! Durability rules (see RAFT-NOTES.md): log appends and votes are synced
+//! before they are acknowledged; each applied batch of entries is one atomic
+//! write that also records the last applied log id; a snapshot's data and
+//! metadata come from one RocksDB view.
+
+// openraft's trait methods return its StorageError (over 200 bytes); the
+// helpers here return the same type rather than converting at every call.
+#![allow(clippy::result_large_err)]
+
+mod db;
+mod error;
+mod keys;
+mod log_store;
+mod snapshot;
+mod state_machine;
+mod state_view;
+
+pub use db::open;
+pub use log_store::LogStore;
+pub use state_machine::StateMachine;
+pub use state_view::StateView;

@@ -1,0 +1,189 @@
+//! The Raft log and vote. Every write that openraft relies on for safety
+//! (appends, votes, truncation) is synced to disk before it returns.
+
+use std::fmt::Debug;
+use std::ops::{Bound, RangeBounds};
+use std::sync::Arc;
+
+use openraft::storage::{LogFlushed, LogState, RaftLogStorage};
+use openraft::{OptionalSend, RaftLogReader};
+use raftcart_raft::codec;
+use raftcart_raft::types::{Entry, LogId, Vote};
+use raftcart_raft::TypeConfig;
+use rocksdb::{Direction, IteratorMode, WriteBatch, WriteOptions, DB};
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+
+use crate::error::{self, Result};
+use crate::keys::{self, CF_LOG, CF_META};
+
+#[derive(Clone)]
+pub struct LogStore {
+    db: Arc<DB>,
+}
+
+fn synced() -> WriteOptions {
+    let mut w = WriteOptions::default();
+    w.set_sync(true);
+    w
+}
+
+impl LogStore {
+    pub(crate) fn new(db: Arc<DB>) -> Self {
+        LogStore { db }
+    }
+
+    fn cf(&self, name: &str) -> &rocksdb::ColumnFamily {
+        self.db.cf_handle(name).expect("column family exists")
+    }
+
+    fn get_meta<T: DeserializeOwned>(&self, key: &[u8]) -> Result<Option<T>> {
+        match self
+            .db
+            .get_cf(self.cf(CF_META), key)
+            .map_err(error::read_vote)?
+        {
+            Some(bytes) => Ok(Some(codec::decode(&bytes).map_err(error::read_vote)?)),
+            None => Ok(None),
+        }
+    }
+
+    fn put_meta<T: Serialize>(&self, key: &[u8], value: &T, sync: bool) -> Result<()> {
+        let bytes = codec::encode(value).map_err(error::write_vote)?;
+        let opts = if sync {
+            synced()
+        } else {
+            WriteOptions::default()
+        };
+        self.db
+            .put_cf_opt(self.cf(CF_META), key, bytes, &opts)
+            .map_err(error::write_vote)
+    }
+}
+
+impl RaftLogReader<TypeConfig> for LogStore {
+    async fn try_get_log_entries<RB: RangeBounds<u64> + Clone + Debug + OptionalSend>(
+        &mut self,
+        range: RB,
+    ) -> Result<Vec<Entry>> {
+        let start = match range.start_bound() {
+            Bound::Included(i) => *i,
+            Bound::Excluded(i) => i + 1,
+            Bound::Unbounded => 0,
+        };
+        let mut entries = Vec::new();
+        let iter = self.db.iterator_cf(
+            self.cf(CF_LOG),
+            IteratorMode::From(&keys::log_index(start), Direction::Forward),
+        );
+        for item in iter {
+            let (key, value) = item.map_err(error::read_logs)?;
+            let index =
+                u64::from_be_bytes(key.as_ref().try_into().map_err(|_| {
+                    error::read_logs(error::invalid(format!("bad log key {key:?}")))
+                })?);
+            if !range.contains(&index) {
+                break;
+            }
+            entries.push(codec::decode(&value).map_err(error::read_logs)?);
+        }
+        Ok(entries)
+    }
+}
+
+impl RaftLogStorage<TypeConfig> for LogStore {
+    type LogReader = Self;
+
+    async fn get_log_state(&mut self) -> Result<LogState<TypeConfig>> {
+        let last_purged_log_id: Option<LogId> = self.get_meta(keys::LAST_PURGED)?;
+        let last = self
+            .db
+            .iterator_cf(self.cf(CF_LOG), IteratorMode::End)
+            .next();
+        let last_log_id = match last {
+            Some(item) => {
+                let (_, value) = item.map_err(error::read_logs)?;
+                let entry: Entry = codec::decode(&value).map_err(error::read_logs)?;
+                Some(entry.log_id)
+            }
+            None => last_purged_log_id,
+        };
+        Ok(LogState {
+            last_purged_log_id,
+            last_log_id,
+        })
+    }
+
+    async fn get_log_reader(&mut self) -> Self::LogReader {
+        self.clone()
+    }
+
+    async fn save_vote(&mut self, vote: &Vote) -> Result<()> {
+        // A vote lost in a crash could let this node vote twice in a term.
+        self.put_meta(keys::VOTE, vote, true)
+    }
+
+    async fn read_vote(&mut self) -> Result<Option<Vote>> {
+        self.get_meta(keys::VOTE)
+    }
+
+    async fn save_committed(&mut self, committed: Option<LogId>) -> Result<()> {
+        // Only a hint that lets a restart re-apply sooner: no sync needed.
+        self.put_meta(keys::COMMITTED, &committed, false)
+    }
+
+    async fn read_committed(&mut self) -> Result<Option<LogId>> {
+        Ok(self.get_meta::<Option<LogId>>(keys::COMMITTED)?.flatten())
+    }
+
+    async fn append<I>(&mut self, entries: I, callback: LogFlushed<TypeConfig>) -> Result<()>
+    where
+        I: IntoIterator<Item = Entry> + OptionalSend,
+        I::IntoIter: OptionalSend,
+    {
+        let mut batch = WriteBatch::default();
+        let cf = self.cf(CF_LOG);
+        for entry in entries {
+            let bytes = codec::encode(&entry).map_err(error::write_logs)?;
+            batch.put_cf(cf, keys::log_index(entry.log_id.index), bytes);
+        }
+        // Synced: the callback tells openraft the entries are on disk, and
+        // a leader counts them towards a quorum from then on.
+        let result = self.db.write_opt(batch, &synced());
+        let io_result = result
+            .as_ref()
+            .map(|_| ())
+            .map_err(|e| std::io::Error::other(e.to_string()));
+        callback.log_io_completed(io_result);
+        result.map_err(error::write_logs)
+    }
+
+    async fn truncate(&mut self, log_id: LogId) -> Result<()> {
+        let mut batch = WriteBatch::default();
+        batch.delete_range_cf(
+            self.cf(CF_LOG),
+            keys::log_index(log_id.index),
+            keys::log_index(u64::MAX),
+        );
+        batch.delete_cf(self.cf(CF_LOG), keys::log_index(u64::MAX));
+        self.db
+            .write_opt(batch, &synced())
+            .map_err(error::write_logs)
+    }
+
+    async fn purge(&mut self, log_id: LogId) -> Result<()> {
+        // The purge mark and the deletion in one batch: after a crash either
+        // both happened or neither did.
+        let mut batch = WriteBatch::default();
+        let mark = codec::encode(&log_id).map_err(error::write_logs)?;
+        batch.put_cf(self.cf(CF_META), keys::LAST_PURGED, mark);
+        batch.delete_range_cf(
+            self.cf(CF_LOG),
+            keys::log_index(0),
+            keys::log_index(log_id.index + 1),
+        );
+        self.db
+            .write_opt(batch, &synced())
+            .map_err(error::write_logs)
+    }
+}

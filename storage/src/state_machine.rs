@@ -1,0 +1,224 @@
+//! The state machine openraft drives: applies committed entries through the
+//! domain's pure logic and stores each batch with one atomic write.
+
+use std::io::Cursor;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use openraft::storage::RaftStateMachine;
+use openraft::{EntryPayload, OptionalSend, RaftSnapshotBuilder};
+use raftcart_domain::{apply_proposal, Changes, Outcome, Overlay, Reply, Session, SESSION_TTL_MS};
+use raftcart_raft::codec;
+use raftcart_raft::types::{Entry, LogId, Snapshot, SnapshotMeta, StoredMembership};
+use raftcart_raft::TypeConfig;
+use rocksdb::{Direction, IteratorMode, WriteBatch, WriteOptions, DB};
+use serde::Serialize;
+
+use crate::error::{self, Result};
+use crate::keys::{self, CF_SM};
+use crate::snapshot;
+use crate::state_view::StateView;
+
+pub struct StateMachine {
+    db: Arc<DB>,
+    snapshot_file: PathBuf,
+    applied: Option<LogId>,
+    membership: StoredMembership,
+    /// Sessions older than this were already swept (a cache, not state).
+    swept_until_ms: u64,
+}
+
+impl StateMachine {
+    pub(crate) fn open(db: Arc<DB>, snapshot_file: PathBuf) -> Result<Self> {
+        let view = StateView::new(db.clone());
+        Ok(StateMachine {
+            applied: view.get(keys::APPLIED),
+            membership: view.get(keys::MEMBERSHIP).unwrap_or_default(),
+            db,
+            snapshot_file,
+            swept_until_ms: 0,
+        })
+    }
+
+    fn cf(&self) -> &rocksdb::ColumnFamily {
+        self.db.cf_handle(CF_SM).expect("sm column family exists")
+    }
+
+    fn put<T: Serialize>(&self, batch: &mut WriteBatch, key: &[u8], value: &T) -> Result<()> {
+        let bytes = codec::encode(value).map_err(error::write_sm)?;
+        batch.put_cf(self.cf(), key, bytes);
+        Ok(())
+    }
+
+    fn write_changes(&self, batch: &mut WriteBatch, changes: &Changes) -> Result<()> {
+        for (id, user) in &changes.users {
+            self.put(batch, &keys::prefixed(keys::USER, id), user)?;
+        }
+        for (id, item) in &changes.items {
+            self.put(batch, &keys::prefixed(keys::ITEM, id), item)?;
+        }
+        for (id, order) in &changes.orders {
+            let key = keys::prefixed(keys::ORDER, id);
+            match order {
+                Some(order) => self.put(batch, &key, order)?,
+                None => batch.delete_cf(self.cf(), key),
+            }
+        }
+        for (id, session) in &changes.sessions {
+            self.put(batch, &keys::prefixed(keys::SESSION, id), session)?;
+            batch.put_cf(self.cf(), keys::session_by_time(session.at_ms, id), []);
+        }
+        if let Some(clock) = changes.clock_ms {
+            self.put(batch, keys::CLOCK, &clock)?;
+        }
+        Ok(())
+    }
+
+    /// Deletes sessions that have expired. Only storage hygiene: whether a
+    /// session counts is decided on lookup by the domain, so replicas that
+    /// sweep at different moments still answer alike.
+    fn sweep_sessions(&mut self, batch: &mut WriteBatch, clock_ms: u64) -> Result<()> {
+        let cutoff = clock_ms.saturating_sub(SESSION_TTL_MS);
+        if cutoff <= self.swept_until_ms {
+            return Ok(());
+        }
+        let view = StateView::new(self.db.clone());
+        let start = keys::session_by_time(self.swept_until_ms, "");
+        let end = keys::session_by_time(cutoff, "");
+        for item in self
+            .db
+            .iterator_cf(self.cf(), IteratorMode::From(&start, Direction::Forward))
+        {
+            let (key, _) = item.map_err(error::read_sm)?;
+            if key.as_ref() >= end.as_slice() {
+                break;
+            }
+            let at_ms =
+                u64::from_be_bytes(key[2..10].try_into().expect("t/ keys hold 8 time bytes"));
+            let id = String::from_utf8_lossy(&key[10..]).into_owned();
+            let session_key = keys::prefixed(keys::SESSION, &id);
+            // The id may have been used again since: keep the newer session.
+            let stored: Option<Session> = view.get(&session_key);
+            if stored.is_some_and(|s| s.at_ms == at_ms) {
+                batch.delete_cf(self.cf(), session_key);
+            }
+            batch.delete_cf(self.cf(), key);
+        }
+        self.swept_until_ms = cutoff;
+        Ok(())
+    }
+}
+
+impl RaftStateMachine<TypeConfig> for StateMachine {
+    type SnapshotBuilder = SnapshotBuilder;
+
+    async fn applied_state(&mut self) -> Result<(Option<LogId>, StoredMembership)> {
+        Ok((self.applied, self.membership.clone()))
+    }
+
+    async fn apply<I>(&mut self, entries: I) -> Result<Vec<Outcome>>
+    where
+        I: IntoIterator<Item = Entry> + OptionalSend,
+        I::IntoIter: OptionalSend,
+    {
+        let view = StateView::new(self.db.clone());
+        let mut overlay = Overlay::new(&view);
+        let mut outcomes = Vec::new();
+        let mut last = None;
+        let mut membership_changed = false;
+        for entry in entries {
+            last = Some(entry.log_id);
+            let outcome = match entry.payload {
+                EntryPayload::Normal(proposal) => apply_proposal(&mut overlay, &proposal),
+                EntryPayload::Membership(m) => {
+                    self.membership = StoredMembership::new(Some(entry.log_id), m);
+                    membership_changed = true;
+                    Ok(Reply::Done { msg: String::new() })
+                }
+                EntryPayload::Blank => Ok(Reply::Done { msg: String::new() }),
+            };
+            outcomes.push(outcome);
+        }
+        let Some(last) = last else {
+            return Ok(outcomes);
+        };
+        let changes = overlay.into_changes();
+
+        // Data and last applied log id in ONE batch: a crash between the two
+        // would make a restart apply the same entries again.
+        let mut batch = WriteBatch::default();
+        if let Some(clock) = changes.clock_ms {
+            self.sweep_sessions(&mut batch, clock)?;
+        }
+        self.write_changes(&mut batch, &changes)?;
+        self.put(&mut batch, keys::APPLIED, &last)?;
+        if membership_changed {
+            self.put(&mut batch, keys::MEMBERSHIP, &self.membership)?;
+        }
+        // Not synced: the entries are in the synced log, and a restart
+        // re-applies whatever the last applied id says is missing.
+        self.db
+            .write_opt(batch, &WriteOptions::default())
+            .map_err(error::write_sm)?;
+        self.applied = Some(last);
+        Ok(outcomes)
+    }
+
+    async fn get_snapshot_builder(&mut self) -> Self::SnapshotBuilder {
+        SnapshotBuilder {
+            db: self.db.clone(),
+            snapshot_file: self.snapshot_file.clone(),
+        }
+    }
+
+    async fn begin_receiving_snapshot(&mut self) -> Result<Box<Cursor<Vec<u8>>>> {
+        Ok(Box::new(Cursor::new(Vec::new())))
+    }
+
+    async fn install_snapshot(
+        &mut self,
+        meta: &SnapshotMeta,
+        snapshot: Box<Cursor<Vec<u8>>>,
+    ) -> Result<()> {
+        let data = snapshot.into_inner();
+        let pairs = snapshot::validate(meta, &data)?;
+
+        // Replace the whole state machine and its metadata in one synced
+        // batch: the log before this point may be purged right after.
+        let mut batch = WriteBatch::default();
+        batch.delete_range_cf(self.cf(), &b""[..], keys::SM_END);
+        for (k, v) in &pairs {
+            batch.put_cf(self.cf(), k, v);
+        }
+        self.put(&mut batch, keys::MEMBERSHIP, &meta.last_membership)?;
+        let mut opts = WriteOptions::default();
+        opts.set_sync(true);
+        self.db.write_opt(batch, &opts).map_err(error::write_sm)?;
+        snapshot::save(&self.snapshot_file, meta, &data)?;
+
+        self.applied = meta.last_log_id;
+        self.membership = meta.last_membership.clone();
+        self.swept_until_ms = 0;
+        Ok(())
+    }
+
+    async fn get_current_snapshot(&mut self) -> Result<Option<Snapshot>> {
+        snapshot::load(&self.snapshot_file)
+    }
+}
+
+pub struct SnapshotBuilder {
+    db: Arc<DB>,
+    snapshot_file: PathBuf,
+}
+
+impl RaftSnapshotBuilder<TypeConfig> for SnapshotBuilder {
+    async fn build_snapshot(&mut self) -> Result<Snapshot> {
+        let db = self.db.clone();
+        let file = self.snapshot_file.clone();
+        // Reading the whole state is blocking work: keep it off the runtime.
+        tokio::task::spawn_blocking(move || snapshot::build(&db, &file))
+            .await
+            .map_err(error::write_snapshot)?
+    }
+}

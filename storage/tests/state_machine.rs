@@ -1,0 +1,199 @@
+//! The state machine over RocksDB: applies survive a reopen, snapshots
+//! carry data and metadata together, and a bad snapshot is refused before
+//! anything is touched.
+
+use openraft::storage::RaftStateMachine;
+use openraft::{CommittedLeaderId, Entry, EntryPayload, LogId, RaftSnapshotBuilder};
+use raftcart_domain::{Command, Proposal, Reply, StateRead};
+use raftcart_raft::TypeConfig;
+use raftcart_storage::open;
+
+fn entry(index: u64, command: Command) -> Entry<TypeConfig> {
+    Entry {
+        log_id: LogId::new(CommittedLeaderId::new(1, 1), index),
+        payload: EntryPayload::Normal(Proposal {
+            request_id: format!("r{index}"),
+            at_ms: index,
+            command,
+        }),
+    }
+}
+
+fn workload() -> Vec<Entry<TypeConfig>> {
+    vec![
+        entry(1, Command::BatchInitUsers { n: 3, credit: 10 }),
+        entry(
+            2,
+            Command::BatchInitItems {
+                n: 2,
+                stock: 5,
+                price: 2,
+            },
+        ),
+        entry(
+            3,
+            Command::CreateOrder {
+                order_id: "o".into(),
+                user_id: "1".into(),
+            },
+        ),
+        entry(
+            4,
+            Command::AddItem {
+                order_id: "o".into(),
+                item_id: "0".into(),
+                quantity: 2,
+            },
+        ),
+        entry(
+            5,
+            Command::Checkout {
+                order_id: "o".into(),
+            },
+        ),
+    ]
+}
+
+#[tokio::test]
+async fn applied_entries_survive_a_reopen() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let (_log, mut sm, view) = open(dir.path()).unwrap();
+        let outcomes = sm.apply(workload()).await.unwrap();
+        assert_eq!(
+            outcomes[4],
+            Ok(Reply::CheckedOut {
+                order_id: "o".into(),
+                already_paid: false
+            })
+        );
+        assert_eq!(view.user("1").unwrap().credit, 6);
+    }
+    let (_log, mut sm, view) = open(dir.path()).unwrap();
+    let (applied, _) = sm.applied_state().await.unwrap();
+    assert_eq!(applied.map(|l| l.index), Some(5));
+    assert_eq!(view.user("1").unwrap().credit, 6);
+    assert_eq!(view.item("0").unwrap().stock, 3);
+    assert!(view.order("o").unwrap().paid());
+
+    // Re-applying the same entry (same request id) is answered, not redone.
+    let again = sm
+        .apply(vec![entry(
+            5,
+            Command::Checkout {
+                order_id: "o".into(),
+            },
+        )])
+        .await
+        .unwrap();
+    assert_eq!(
+        again[0],
+        Ok(Reply::CheckedOut {
+            order_id: "o".into(),
+            already_paid: false
+        })
+    );
+    let dup = Entry {
+        log_id: LogId::new(CommittedLeaderId::new(1, 1), 6),
+        payload: EntryPayload::Normal(Proposal {
+            request_id: "r4".into(),
+            at_ms: 6,
+            command: Command::AddItem {
+                order_id: "o".into(),
+                item_id: "0".into(),
+                quantity: 2,
+            },
+        }),
+    };
+    sm.apply(vec![dup]).await.unwrap();
+    assert_eq!(
+        view.order("o").unwrap().lines.len(),
+        1,
+        "a repeated request id applied twice"
+    );
+}
+
+#[tokio::test]
+async fn snapshot_installs_into_a_fresh_node() {
+    let a = tempfile::tempdir().unwrap();
+    let b = tempfile::tempdir().unwrap();
+    let (_la, mut sm_a, view_a) = open(a.path()).unwrap();
+    sm_a.apply(workload()).await.unwrap();
+    let snapshot = sm_a
+        .get_snapshot_builder()
+        .await
+        .build_snapshot()
+        .await
+        .unwrap();
+    assert_eq!(snapshot.meta.last_log_id.map(|l| l.index), Some(5));
+
+    // The current snapshot is kept on disk.
+    let current = sm_a
+        .get_current_snapshot()
+        .await
+        .unwrap()
+        .expect("stored snapshot");
+    assert_eq!(current.meta, snapshot.meta);
+
+    let (_lb, mut sm_b, view_b) = open(b.path()).unwrap();
+    sm_b.apply(vec![entry(
+        1,
+        Command::BatchInitUsers { n: 10, credit: 99 },
+    )])
+    .await
+    .unwrap();
+    sm_b.install_snapshot(&snapshot.meta, snapshot.snapshot)
+        .await
+        .unwrap();
+    assert_eq!(
+        sm_b.applied_state().await.unwrap().0,
+        snapshot.meta.last_log_id
+    );
+    for id in ["0", "1", "2"] {
+        assert_eq!(view_b.user(id), view_a.user(id));
+    }
+    assert_eq!(
+        view_b.user("5"),
+        None,
+        "state from before the install is gone"
+    );
+    assert_eq!(view_b.order("o"), view_a.order("o"));
+    assert_eq!(view_b.item("0"), view_a.item("0"));
+}
+
+#[tokio::test]
+async fn a_snapshot_whose_metadata_disagrees_is_refused_untouched() {
+    let a = tempfile::tempdir().unwrap();
+    let b = tempfile::tempdir().unwrap();
+    let (_la, mut sm_a, _) = open(a.path()).unwrap();
+    sm_a.apply(workload()).await.unwrap();
+    let snapshot = sm_a
+        .get_snapshot_builder()
+        .await
+        .build_snapshot()
+        .await
+        .unwrap();
+
+    let (_lb, mut sm_b, view_b) = open(b.path()).unwrap();
+    sm_b.apply(vec![entry(1, Command::BatchInitUsers { n: 1, credit: 7 })])
+        .await
+        .unwrap();
+    let mut meta = snapshot.meta.clone();
+    meta.last_log_id = Some(LogId::new(CommittedLeaderId::new(1, 1), 9));
+    assert!(sm_b
+        .install_snapshot(&meta, snapshot.snapshot)
+        .await
+        .is_err());
+    assert_eq!(view_b.user("0").unwrap().credit, 7);
+    assert_eq!(
+        sm_b.applied_state().await.unwrap().0.map(|l| l.index),
+        Some(1)
+    );
+
+    let garbage = Box::new(std::io::Cursor::new(vec![1, 2, 3]));
+    assert!(sm_b
+        .install_snapshot(&snapshot.meta, garbage)
+        .await
+        .is_err());
+    assert_eq!(view_b.user("0").unwrap().credit, 7);
+}
