@@ -1,0 +1,71 @@
+//! The HTTP API of `../shared/API.md`, served by every node.
+//!
+//! Each handler reads its path, builds one command or query, and hands it
+//! to the executor, which runs it on the leader (forwarding if need be).
+
+mod error;
+mod handlers;
+mod params;
+mod reply;
+
+use std::sync::Arc;
+
+use axum::routing::{get, post};
+use axum::Router;
+use raftcart_raft::Executor;
+
+#[derive(Clone)]
+pub struct AppState {
+    pub executor: Arc<Executor>,
+}
+
+pub fn router(state: AppState) -> Router {
+    use handlers::*;
+    Router::new()
+        .route("/stock/item/create/{price}", post(create_item))
+        .route("/stock/find/{item_id}", get(find_item))
+        .route("/stock/add/{item_id}/{amount}", post(add_stock))
+        .route("/stock/subtract/{item_id}/{amount}", post(subtract_stock))
+        .route(
+            "/stock/batch_init/{n}/{stock}/{price}",
+            post(batch_init_items),
+        )
+        .route("/payment/create_user", post(create_user))
+        .route("/payment/find_user/{user_id}", get(find_user))
+        .route("/payment/add_funds/{user_id}/{amount}", post(add_funds))
+        .route("/payment/pay/{user_id}/{amount}", post(pay))
+        .route(
+            "/payment/pay/{user_id}/{order_id}/{amount}",
+            post(pay_for_order),
+        )
+        .route("/payment/cancel/{user_id}/{order_id}", post(cancel))
+        .route(
+            "/payment/status/{user_id}/{order_id}",
+            get(payment_status).post(payment_status),
+        )
+        .route("/payment/batch_init/{n}/{credit}", post(batch_init_users))
+        .route("/orders/create/{user_id}", post(create_order))
+        .route("/orders/find/{order_id}", get(find_order))
+        .route(
+            "/orders/addItem/{order_id}/{item_id}/{quantity}",
+            post(add_item),
+        )
+        .route("/orders/addItem/{order_id}/{item_id}", post(add_one_item))
+        .route(
+            "/orders/removeItem/{order_id}/{item_id}",
+            post(remove_item).delete(remove_item),
+        )
+        .route(
+            "/orders/remove/{order_id}",
+            post(remove_order).delete(remove_order),
+        )
+        .route("/orders/checkout/{order_id}", post(checkout))
+        .route(
+            "/orders/batch_init/{n}/{n_items}/{n_users}/{price}",
+            post(batch_init_orders),
+        )
+        .route("/cluster/status", get(cluster_status))
+        .fallback(error::unknown_route)
+        .method_not_allowed_fallback(error::wrong_method)
+        .with_state(state)
+}

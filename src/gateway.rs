@@ -1,0 +1,189 @@
+//! The front door of `raftcart up` (port 8000): sends each request to a
+//! live node, the leader when it is known, and moves on to another node
+//! when one is down or has no leader.
+//!
+//! Writes get an `Idempotency-Key` here when the client sent none, so that
+//! trying a second node after a cut connection can never apply twice.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use axum::body::{to_bytes, Body};
+use axum::extract::{Request, State};
+use axum::http::{HeaderValue, Method, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Router;
+use raftcart_raft::ClusterStatus;
+use serde_json::json;
+
+const NO_LEADER: usize = usize::MAX;
+const MAX_BODY: usize = 1024 * 1024;
+
+pub struct Gateway {
+    /// Node API addresses, HOST:PORT.
+    backends: Vec<String>,
+    http: reqwest::Client,
+    leader: AtomicUsize,
+    next: AtomicUsize,
+    /// How long one client request may keep trying nodes.
+    wait: Duration,
+}
+
+impl Gateway {
+    pub fn new(backends: Vec<String>, wait: Duration) -> Arc<Self> {
+        let http = reqwest::Client::builder()
+            .connect_timeout(Duration::from_millis(300))
+            .tcp_nodelay(true)
+            .pool_max_idle_per_host(1024)
+            .build()
+            .expect("building an HTTP client with static settings");
+        Arc::new(Gateway {
+            backends,
+            http,
+            leader: AtomicUsize::new(NO_LEADER),
+            next: AtomicUsize::new(0),
+            wait,
+        })
+    }
+
+    pub fn router(self: &Arc<Self>) -> Router {
+        Router::new().fallback(proxy).with_state(self.clone())
+    }
+
+    /// Learns who leads, so requests skip the forwarding hop. Runs until
+    /// the process ends.
+    pub async fn track_leader(self: Arc<Self>) {
+        loop {
+            let mut found = NO_LEADER;
+            for backend in &self.backends {
+                if let Some(leader) = self.leader_seen_by(backend).await {
+                    found = self
+                        .backends
+                        .iter()
+                        .position(|b| *b == leader)
+                        .unwrap_or(NO_LEADER);
+                    break;
+                }
+            }
+            self.leader.store(found, Ordering::Relaxed);
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+
+    async fn leader_seen_by(&self, backend: &str) -> Option<String> {
+        let resp = self
+            .http
+            .get(format!("http://{backend}/cluster/status"))
+            .timeout(Duration::from_millis(300))
+            .send()
+            .await
+            .ok()?;
+        let status: ClusterStatus = resp.json().await.ok()?;
+        let leader = status.leader_id?;
+        status
+            .members
+            .into_iter()
+            .find(|m| m.id == leader)
+            .map(|m| m.api_addr)
+    }
+
+    fn first_choice(&self) -> usize {
+        match self.leader.load(Ordering::Relaxed) {
+            NO_LEADER => self.next.fetch_add(1, Ordering::Relaxed) % self.backends.len(),
+            leader => leader,
+        }
+    }
+}
+
+async fn proxy(State(gw): State<Arc<Gateway>>, req: Request) -> Response {
+    let (parts, body) = req.into_parts();
+    let body = match to_bytes(body, MAX_BODY).await {
+        Ok(b) => b,
+        Err(_) => {
+            return error(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "request body too large".into(),
+            )
+        }
+    };
+    let path = parts
+        .uri
+        .path_and_query()
+        .map(|p| p.as_str().to_string())
+        .unwrap_or_else(|| "/".into());
+    let mut headers = reqwest::header::HeaderMap::new();
+    if let Some(ct) = parts.headers.get("content-type") {
+        headers.insert("content-type", ct.clone());
+    }
+    match parts.headers.get("idempotency-key") {
+        Some(key) => {
+            headers.insert("idempotency-key", key.clone());
+        }
+        None if parts.method != Method::GET => {
+            let key = HeaderValue::from_str(&format!("gw-{}", uuid::Uuid::new_v4()))
+                .expect("a uuid is a valid header value");
+            headers.insert("idempotency-key", key);
+        }
+        None => {}
+    }
+
+    let deadline = Instant::now() + gw.wait;
+    let mut idx = gw.first_choice();
+    let mut last_problem = String::from("no node answered");
+    let mut tried_in_round = 0;
+    loop {
+        let remaining = deadline.saturating_duration_since(Instant::now());
+        if remaining.is_zero() {
+            return error(
+                StatusCode::SERVICE_UNAVAILABLE,
+                format!("no node could serve the request: {last_problem}"),
+            );
+        }
+        let backend = &gw.backends[idx];
+        let sent = gw
+            .http
+            .request(parts.method.clone(), format!("http://{backend}{path}"))
+            .headers(headers.clone())
+            .body(body.clone())
+            .timeout(remaining)
+            .send()
+            .await;
+        match sent {
+            Ok(resp) if resp.status() != StatusCode::SERVICE_UNAVAILABLE => match relay(resp).await
+            {
+                Ok(out) => return out,
+                // Safe to try elsewhere: the write carries an idempotency key.
+                Err(problem) => last_problem = format!("{backend}: {problem}"),
+            },
+            Ok(resp) => last_problem = format!("{backend} answered {}", resp.status()),
+            Err(e) => last_problem = format!("{backend}: {e}"),
+        }
+        idx = (idx + 1) % gw.backends.len();
+        tried_in_round += 1;
+        if tried_in_round >= gw.backends.len() {
+            tried_in_round = 0;
+            tokio::time::sleep(Duration::from_millis(50).min(remaining)).await;
+        }
+    }
+}
+
+async fn relay(resp: reqwest::Response) -> Result<Response, String> {
+    let status = resp.status();
+    let content_type = resp.headers().get("content-type").cloned();
+    match resp.bytes().await {
+        Ok(bytes) => {
+            let mut out = Response::new(Body::from(bytes));
+            *out.status_mut() = status;
+            if let Some(ct) = content_type {
+                out.headers_mut().insert("content-type", ct);
+            }
+            Ok(out)
+        }
+        Err(e) => Err(format!("reply cut: {e}")),
+    }
+}
+
+fn error(status: StatusCode, message: String) -> Response {
+    (status, axum::Json(json!({ "error": message }))).into_response()
+}

@@ -1,0 +1,195 @@
+//! raftcart: a fault-tolerant shopping-cart database on Raft.
+
+mod api;
+mod gateway;
+mod node;
+mod peers;
+mod signals;
+mod up;
+
+use std::io::IsTerminal;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::peers::Peer;
+
+#[derive(Parser)]
+#[command(
+    name = "raftcart",
+    version,
+    about = "A fault-tolerant shopping-cart database on Raft"
+)]
+struct Cli {
+    /// Log as JSON lines instead of human-readable text.
+    #[arg(long, global = true, env = "RAFTCART_LOG_JSON")]
+    log_json: bool,
+    #[command(subcommand)]
+    command: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Run a local cluster: one process per node and a gateway on :8000.
+    Up(UpArgs),
+    /// Run one node of a cluster.
+    Node(NodeArgs),
+    /// Run only the gateway, in front of nodes started elsewhere.
+    Gateway(GatewayArgs),
+}
+
+#[derive(Args)]
+struct UpArgs {
+    /// Where the nodes keep their data and logs.
+    #[arg(long, default_value = "./data", env = "RAFTCART_DATA_DIR")]
+    data_dir: PathBuf,
+    #[arg(long, default_value_t = 3)]
+    nodes: u64,
+    #[arg(long, default_value = "127.0.0.1")]
+    host: String,
+    #[arg(long, default_value_t = 8000)]
+    gateway_port: u16,
+    /// First node's API port; node N listens on this + N - 1.
+    #[arg(long, default_value_t = 8001)]
+    api_port: u16,
+    /// First node's Raft port; node N listens on this + N - 1.
+    #[arg(long, default_value_t = 9001)]
+    raft_port: u16,
+    #[command(flatten)]
+    tuning: Tuning,
+}
+
+/// Timing and snapshot settings, shared by `node` and `up`.
+#[derive(Args, Clone)]
+struct Tuning {
+    /// How long a request waits for a leader before a 503.
+    #[arg(long, default_value_t = 5000, env = "RAFTCART_LEADER_WAIT_MS")]
+    leader_wait_ms: u64,
+    #[arg(long, default_value_t = 100, env = "RAFTCART_HEARTBEAT_MS")]
+    heartbeat_ms: u64,
+    #[arg(long, default_value_t = 500, env = "RAFTCART_ELECTION_MIN_MS")]
+    election_min_ms: u64,
+    #[arg(long, default_value_t = 1000, env = "RAFTCART_ELECTION_MAX_MS")]
+    election_max_ms: u64,
+    /// Take a snapshot (and purge the log) every this many entries.
+    #[arg(long, default_value_t = 10_000, env = "RAFTCART_SNAPSHOT_EVERY")]
+    snapshot_every: u64,
+}
+
+impl Tuning {
+    fn to_args(&self) -> Vec<String> {
+        [
+            ("--leader-wait-ms", self.leader_wait_ms),
+            ("--heartbeat-ms", self.heartbeat_ms),
+            ("--election-min-ms", self.election_min_ms),
+            ("--election-max-ms", self.election_max_ms),
+            ("--snapshot-every", self.snapshot_every),
+        ]
+        .iter()
+        .flat_map(|(flag, v)| [flag.to_string(), v.to_string()])
+        .collect()
+    }
+}
+
+#[derive(Args)]
+struct NodeArgs {
+    #[arg(long, env = "RAFTCART_ID")]
+    id: u64,
+    /// Client API address.
+    #[arg(long, env = "RAFTCART_API_ADDR")]
+    api: SocketAddr,
+    /// Node-to-node (Raft) address.
+    #[arg(long, env = "RAFTCART_RAFT_ADDR")]
+    raft: SocketAddr,
+    #[arg(long, env = "RAFTCART_DATA_DIR")]
+    data_dir: PathBuf,
+    /// A member of the initial cluster, ID@API_ADDR@RAFT_ADDR (repeat, or
+    /// comma-separate). Used by --init.
+    #[arg(long = "peer", env = "RAFTCART_PEERS", value_delimiter = ',')]
+    peers: Vec<Peer>,
+    /// Form the cluster from --peer if this node has no state yet.
+    #[arg(long, env = "RAFTCART_INIT")]
+    init: bool,
+    #[command(flatten)]
+    tuning: Tuning,
+}
+
+#[derive(Args)]
+struct GatewayArgs {
+    #[arg(long, default_value = "127.0.0.1:8000", env = "RAFTCART_GATEWAY_ADDR")]
+    listen: SocketAddr,
+    /// A node's API address, HOST:PORT (repeat, or comma-separate).
+    #[arg(
+        long = "backend",
+        env = "RAFTCART_BACKENDS",
+        value_delimiter = ',',
+        required = true
+    )]
+    backends: Vec<String>,
+    #[arg(long, default_value_t = 5000, env = "RAFTCART_LEADER_WAIT_MS")]
+    leader_wait_ms: u64,
+}
+
+fn init_logging(json: bool) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,openraft=warn"));
+    // Colours only on a terminal: `up` sends node output to log files.
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(std::io::stdout().is_terminal());
+    if json {
+        builder.json().init();
+    } else {
+        builder.init();
+    }
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    init_logging(cli.log_json);
+    match cli.command {
+        Cmd::Up(a) => {
+            up::run(up::UpConfig {
+                data_dir: a.data_dir,
+                nodes: a.nodes,
+                host: a.host,
+                gateway_port: a.gateway_port,
+                api_port: a.api_port,
+                raft_port: a.raft_port,
+                node_args: a.tuning.to_args(),
+                leader_wait: Duration::from_millis(a.tuning.leader_wait_ms),
+            })
+            .await
+        }
+        Cmd::Node(a) => {
+            node::run(node::NodeConfig {
+                id: a.id,
+                api_addr: a.api,
+                raft_addr: a.raft,
+                data_dir: a.data_dir,
+                peers: a.peers,
+                init: a.init,
+                leader_wait: Duration::from_millis(a.tuning.leader_wait_ms),
+                heartbeat_ms: a.tuning.heartbeat_ms,
+                election_min_ms: a.tuning.election_min_ms,
+                election_max_ms: a.tuning.election_max_ms,
+                snapshot_every: a.tuning.snapshot_every,
+            })
+            .await
+        }
+        Cmd::Gateway(a) => {
+            let gateway =
+                gateway::Gateway::new(a.backends, Duration::from_millis(a.leader_wait_ms));
+            let listener = tokio::net::TcpListener::bind(a.listen).await?;
+            tracing::info!(addr = %a.listen, "gateway listening");
+            tokio::spawn(gateway.clone().track_leader());
+            axum::serve(listener, gateway.router())
+                .with_graceful_shutdown(signals::terminated())
+                .await?;
+            Ok(())
+        }
+    }
+}

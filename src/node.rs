@@ -1,0 +1,125 @@
+//! Starting one node: storage, Raft, the node-to-node server and the API.
+
+use std::collections::BTreeMap;
+use std::future::IntoFuture;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use openraft::SnapshotPolicy;
+use raftcart_raft::network::Network;
+use raftcart_raft::{rpc_server, Executor, ExecutorConfig, NodeId, NodeInfo, Raft};
+
+use crate::api::{self, AppState};
+use crate::peers::Peer;
+
+#[derive(Debug, Clone)]
+pub struct NodeConfig {
+    pub id: NodeId,
+    pub api_addr: SocketAddr,
+    pub raft_addr: SocketAddr,
+    pub data_dir: PathBuf,
+    pub peers: Vec<Peer>,
+    pub init: bool,
+    pub leader_wait: Duration,
+    pub heartbeat_ms: u64,
+    pub election_min_ms: u64,
+    pub election_max_ms: u64,
+    pub snapshot_every: u64,
+}
+
+fn raft_config(c: &NodeConfig) -> anyhow::Result<openraft::Config> {
+    let config = openraft::Config {
+        cluster_name: "raftcart".into(),
+        heartbeat_interval: c.heartbeat_ms,
+        election_timeout_min: c.election_min_ms,
+        election_timeout_max: c.election_max_ms,
+        snapshot_policy: SnapshotPolicy::LogsSinceLast(c.snapshot_every),
+        // Keep some log behind a snapshot so that a briefly lagging
+        // follower catches up from the log rather than a full snapshot.
+        max_in_snapshot_log_to_keep: c.snapshot_every.min(1000),
+        ..Default::default()
+    };
+    Ok(config.validate()?)
+}
+
+pub async fn run(c: NodeConfig) -> anyhow::Result<()> {
+    let (log, sm, view) = raftcart_storage::open(&c.data_dir)
+        .with_context(|| format!("opening the database in {}", c.data_dir.display()))?;
+    let raft = Raft::new(c.id, Arc::new(raft_config(&c)?), Network::new(), log, sm)
+        .await
+        .context("starting Raft")?;
+    let executor = Arc::new(Executor::new(
+        c.id,
+        raft.clone(),
+        Arc::new(view),
+        ExecutorConfig {
+            leader_wait: c.leader_wait,
+        },
+    ));
+
+    let raft_listener = tokio::net::TcpListener::bind(c.raft_addr)
+        .await
+        .with_context(|| format!("binding the Raft address {}", c.raft_addr))?;
+    let api_listener = tokio::net::TcpListener::bind(c.api_addr)
+        .await
+        .with_context(|| format!("binding the API address {}", c.api_addr))?;
+    tracing::info!(id = c.id, api = %c.api_addr, raft = %c.raft_addr, data = %c.data_dir.display(), "node started");
+
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
+        let _ = rx.wait_for(|s| *s).await;
+    };
+    let raft_server = tokio::spawn(
+        axum::serve(raft_listener, rpc_server::router(executor.clone()))
+            .with_graceful_shutdown(stopped(stop_rx.clone()))
+            .into_future(),
+    );
+    let api_server = tokio::spawn(
+        axum::serve(
+            api_listener,
+            api::router(AppState {
+                executor: executor.clone(),
+            }),
+        )
+        .with_graceful_shutdown(stopped(stop_rx))
+        .into_future(),
+    );
+
+    if c.init {
+        initialize(&raft, &c).await?;
+    }
+
+    crate::signals::terminated().await;
+    tracing::info!(id = c.id, "stopping");
+    let _ = stop_tx.send(true);
+    let _ = tokio::time::timeout(Duration::from_secs(3), async {
+        let _ = raft_server.await;
+        let _ = api_server.await;
+    })
+    .await;
+    raft.shutdown().await.ok();
+    Ok(())
+}
+
+/// Forms the cluster from `--peer` on first start. A node that already has
+/// state (a vote, a log or a snapshot) is left as it is, so passing
+/// `--init` on every start is safe.
+async fn initialize(raft: &Raft, c: &NodeConfig) -> anyhow::Result<()> {
+    if raft.is_initialized().await? {
+        return Ok(());
+    }
+    let members: BTreeMap<NodeId, NodeInfo> = c.peers.iter().map(|p| (p.id, p.info())).collect();
+    anyhow::ensure!(
+        members.contains_key(&c.id),
+        "--init needs this node ({}) among the --peer list",
+        c.id
+    );
+    match raft.initialize(members).await {
+        Ok(()) => tracing::info!("cluster initialized with {} members", c.peers.len()),
+        Err(e) => tracing::info!("not initializing: {e}"),
+    }
+    Ok(())
+}
