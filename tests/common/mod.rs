@@ -1,0 +1,204 @@
+//! A real cluster for integration tests: `raftcart up` on loopback ports of
+//! the test's own, in a temporary data dir, torn down when dropped.
+
+#![allow(dead_code)]
+
+use std::os::unix::process::CommandExt;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use nix::sys::signal::{kill, killpg, Signal};
+use nix::unistd::Pid;
+use serde_json::Value;
+
+pub struct Cluster {
+    pub dir: tempfile::TempDir,
+    pub base_port: u16,
+    pub nodes: u64,
+    extra: Vec<String>,
+    up: std::sync::Mutex<Option<Child>>,
+    launches: u32,
+    pub http: reqwest::Client,
+}
+
+impl Cluster {
+    /// Gateway on `base_port`, node APIs on base+1.., Raft on base+11...
+    pub async fn start(base_port: u16, extra: &[&str]) -> Cluster {
+        let mut c = Cluster {
+            dir: tempfile::tempdir().expect("temp dir"),
+            base_port,
+            nodes: 3,
+            extra: extra.iter().map(|s| s.to_string()).collect(),
+            up: std::sync::Mutex::new(None),
+            launches: 0,
+            http: reqwest::Client::builder()
+                .pool_max_idle_per_host(64)
+                .build()
+                .unwrap(),
+        };
+        c.launch().await;
+        c
+    }
+
+    pub fn data_dir(&self) -> PathBuf {
+        self.dir.path().join("data")
+    }
+
+    /// (Re)starts `raftcart up` over the same data dir.
+    pub async fn launch(&mut self) {
+        self.launches += 1;
+        let log = std::fs::File::create(self.dir.path().join(format!("up-{}.log", self.launches)))
+            .unwrap();
+        let child = Command::new(env!("CARGO_BIN_EXE_raftcart"))
+            .arg("up")
+            .arg("--data-dir")
+            .arg(self.data_dir())
+            .args(["--gateway-port", &self.base_port.to_string()])
+            .args(["--api-port", &(self.base_port + 1).to_string()])
+            .args(["--raft-port", &(self.base_port + 11).to_string()])
+            .args(&self.extra)
+            .stdout(Stdio::from(log.try_clone().unwrap()))
+            .stderr(Stdio::from(log))
+            .process_group(0)
+            .spawn()
+            .expect("starting raftcart up");
+        *self.up.lock().unwrap() = Some(child);
+        self.wait_for_leader(Duration::from_secs(30)).await;
+    }
+
+    pub fn gateway(&self) -> String {
+        format!("http://127.0.0.1:{}", self.base_port)
+    }
+
+    pub fn node_url(&self, id: u64) -> String {
+        format!("http://127.0.0.1:{}", self.base_port as u64 + id)
+    }
+
+    pub async fn status(&self, id: u64) -> Option<Value> {
+        let resp = self
+            .http
+            .get(format!("{}/cluster/status", self.node_url(id)))
+            .timeout(Duration::from_millis(500))
+            .send()
+            .await
+            .ok()?;
+        resp.json().await.ok()
+    }
+
+    pub async fn wait_for_leader(&self, within: Duration) -> u64 {
+        let deadline = Instant::now() + within;
+        while Instant::now() < deadline {
+            for id in 1..=self.nodes {
+                if let Some(s) = self.status(id).await {
+                    if let Some(l) = s["leader_id"].as_u64() {
+                        // The leader itself must agree (not a stale view).
+                        if self
+                            .status(l)
+                            .await
+                            .is_some_and(|ls| ls["leader_id"].as_u64() == Some(l))
+                        {
+                            return l;
+                        }
+                    }
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!(
+            "no leader within {within:?}; logs in {}",
+            self.dir.path().display()
+        );
+    }
+
+    pub fn node_pid(&self, id: u64) -> i32 {
+        std::fs::read_to_string(self.data_dir().join(format!("node{id}.pid")))
+            .expect("pid file")
+            .trim()
+            .parse()
+            .unwrap()
+    }
+
+    pub fn kill_node(&self, id: u64) {
+        kill(Pid::from_raw(self.node_pid(id)), Signal::SIGKILL).expect("SIGKILL a node");
+    }
+
+    /// SIGKILLs `up` and every node: a power cut.
+    pub fn kill_all(&self) {
+        if let Some(mut up) = self.up.lock().unwrap().take() {
+            let _ = killpg(Pid::from_raw(up.id() as i32), Signal::SIGKILL);
+            let _ = up.wait();
+        }
+    }
+
+    /// Waits until every live node has applied the same log index.
+    pub async fn wait_replicas_equal(&self, ids: &[u64], within: Duration) {
+        let deadline = Instant::now() + within;
+        while Instant::now() < deadline {
+            let mut applied = Vec::new();
+            for id in ids {
+                applied.push(
+                    self.status(*id)
+                        .await
+                        .and_then(|s| s["last_applied"].as_u64()),
+                );
+            }
+            if applied.iter().all(|a| a.is_some() && *a == applied[0]) {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("replicas {ids:?} did not converge within {within:?}");
+    }
+
+    pub async fn post(&self, path: &str) -> (u16, Value) {
+        self.call(reqwest::Method::POST, &self.gateway(), path)
+            .await
+    }
+
+    pub async fn get(&self, path: &str) -> (u16, Value) {
+        self.call(reqwest::Method::GET, &self.gateway(), path).await
+    }
+
+    pub async fn call(&self, method: reqwest::Method, base: &str, path: &str) -> (u16, Value) {
+        let resp = self
+            .http
+            .request(method, format!("{base}{path}"))
+            .timeout(Duration::from_secs(30))
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("{path}: {e}"));
+        let status = resp.status().as_u16();
+        let text = resp.text().await.unwrap();
+        let body = serde_json::from_str(&text).unwrap_or(Value::String(text));
+        (status, body)
+    }
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        self.kill_all();
+        // Nodes outlive a SIGKILLed `up` only if they left its group; make sure.
+        for id in 1..=self.nodes {
+            if let Ok(pid) = std::fs::read_to_string(self.data_dir().join(format!("node{id}.pid")))
+            {
+                if let Ok(pid) = pid.trim().parse::<i32>() {
+                    let _ = kill(Pid::from_raw(pid), Signal::SIGKILL);
+                }
+            }
+        }
+    }
+}
+
+/// Credit of a user, read through the gateway (linearizable).
+pub async fn credit(c: &Cluster, user: &str) -> u64 {
+    let (s, v) = c.get(&format!("/payment/find_user/{user}")).await;
+    assert_eq!(s, 200, "find_user {user}: {v}");
+    v["credit"].as_u64().unwrap()
+}
+
+pub async fn stock(c: &Cluster, item: &str) -> u64 {
+    let (s, v) = c.get(&format!("/stock/find/{item}")).await;
+    assert_eq!(s, 200, "find item {item}: {v}");
+    v["stock"].as_u64().unwrap()
+}

@@ -1,0 +1,114 @@
+//! The course's consistency workload and the stress data set, through the
+//! gateway of a real 3-node cluster.
+
+mod common;
+
+use std::collections::BTreeSet;
+use std::time::{Duration, Instant};
+
+use common::{stock, Cluster};
+use futures::stream::{self, StreamExt};
+use reqwest::Method;
+
+/// 1 item with 100 stock at price 1, 1000 users with 1 credit, 1000
+/// concurrent one-item checkouts: exactly 100 succeed, stock ends at 0,
+/// credit falls by exactly 100, and the orders marked paid are exactly the
+/// ones whose checkout got a 2xx.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn consistency_workload() {
+    let c = Cluster::start(21100, &[]).await;
+    assert_eq!(c.post("/stock/batch_init/1/100/1").await.0, 200);
+    assert_eq!(c.post("/payment/batch_init/1000/1").await.0, 200);
+    let mut orders = Vec::new();
+    for user in 0..1000 {
+        let (s, v) = c.post(&format!("/orders/create/{user}")).await;
+        assert_eq!(s, 200);
+        let order = v["order_id"].as_str().unwrap().to_string();
+        assert_eq!(c.post(&format!("/orders/addItem/{order}/0/1")).await.0, 200);
+        orders.push((user, order));
+    }
+
+    let results: Vec<(String, u16)> = stream::iter(orders.iter().cloned())
+        .map(|(_, order)| {
+            let c = &c;
+            async move {
+                let (s, _) = c.post(&format!("/orders/checkout/{order}")).await;
+                (order, s)
+            }
+        })
+        .buffer_unordered(1000)
+        .collect()
+        .await;
+    let succeeded: BTreeSet<String> = results
+        .iter()
+        .filter(|(_, s)| *s == 200)
+        .map(|(o, _)| o.clone())
+        .collect();
+    let refused = results.iter().filter(|(_, s)| *s == 400).count();
+    assert_eq!(succeeded.len(), 100, "successful checkouts");
+    assert_eq!(refused, 900, "every other checkout is a clean 400");
+
+    assert_eq!(stock(&c, "0").await, 0);
+    let mut total_credit = 0;
+    let mut paid = BTreeSet::new();
+    for (user, order) in &orders {
+        let (_, u) = c.get(&format!("/payment/find_user/{user}")).await;
+        total_credit += u["credit"].as_u64().unwrap();
+        let (_, o) = c.get(&format!("/orders/find/{order}")).await;
+        if o["paid"].as_bool().unwrap() {
+            paid.insert(order.clone());
+            assert_eq!(
+                u["credit"].as_u64(),
+                Some(0),
+                "the payer of {order} was charged"
+            );
+        }
+    }
+    assert_eq!(total_credit, 900, "credit fell by exactly 100");
+    assert_eq!(paid, succeeded, "the 2xx log agrees with the paid orders");
+}
+
+/// batch_init of the stress data set: three commands, each quick, and
+/// every replica holds the same records.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stress_batch_init_is_replicated_identically() {
+    let c = Cluster::start(21200, &[]).await;
+    let started = Instant::now();
+    for path in [
+        "/payment/batch_init/100000/1000000",
+        "/stock/batch_init/100000/1000000/1",
+        "/orders/batch_init/100000/100000/100000/1",
+    ] {
+        let t = Instant::now();
+        let (s, v) = c.post(path).await;
+        assert_eq!(s, 200, "{path}: {v}");
+        println!("{path}: {:?}", t.elapsed());
+    }
+    println!("stress batch_init total: {:?}", started.elapsed());
+
+    c.wait_replicas_equal(&[1, 2, 3], Duration::from_secs(30))
+        .await;
+    // Sample ids across the range; each node answers from its own state.
+    for id in (0..100_000).step_by(997).chain([99_999]) {
+        let mut seen = Vec::new();
+        for node in 1..=3 {
+            let mut record = Vec::new();
+            for kind in ["/payment/find_user/", "/stock/find/", "/orders/find/"] {
+                let (s, v) = c
+                    .call(
+                        Method::GET,
+                        &c.node_url(node),
+                        &format!("{kind}{id}?stale=true"),
+                    )
+                    .await;
+                assert_eq!(s, 200, "node {node} {kind}{id}");
+                record.push(v);
+            }
+            seen.push(record);
+        }
+        assert_eq!(seen[0], seen[1], "node 1 and 2 differ at {id}");
+        assert_eq!(seen[0], seen[2], "node 1 and 3 differ at {id}");
+        assert_eq!(seen[0][0]["credit"].as_u64(), Some(1_000_000));
+        assert_eq!(seen[0][2]["total_cost"].as_u64(), Some(2));
+    }
+}

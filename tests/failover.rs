@@ -1,0 +1,147 @@
+//! Faults on a real 3-node cluster: SIGKILL the leader under load, and a
+//! power cut of the whole cluster. Nothing acknowledged may be lost, and
+//! nothing may apply twice.
+
+mod common;
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use common::{credit, Cluster};
+
+const USERS: u64 = 40;
+const WRITERS: u64 = 8;
+const OPS_PER_WRITER: u64 = 120;
+
+#[derive(Default)]
+struct Tally {
+    acked: Vec<AtomicU64>,
+    unknown: Vec<AtomicU64>,
+    acked_after_kill: AtomicU64,
+}
+
+/// WRITERS tasks each add 1 credit OPS_PER_WRITER times to their own users,
+/// through the gateway. After `kill_after` acknowledged writes in total,
+/// `on_kill` runs once.
+async fn add_funds_under(c: &Cluster, kill_after: u64, on_kill: impl Fn()) -> Arc<Tally> {
+    let tally = Arc::new(Tally {
+        acked: (0..USERS).map(|_| AtomicU64::new(0)).collect(),
+        unknown: (0..USERS).map(|_| AtomicU64::new(0)).collect(),
+        acked_after_kill: AtomicU64::new(0),
+    });
+    let killed = Arc::new(AtomicBool::new(false));
+    let total = Arc::new(AtomicU64::new(0));
+    let mut tasks = Vec::new();
+    for w in 0..WRITERS {
+        let (tally, killed, total) = (tally.clone(), killed.clone(), total.clone());
+        let http = c.http.clone();
+        let gateway = c.gateway();
+        tasks.push(tokio::spawn(async move {
+            for op in 0..OPS_PER_WRITER {
+                let user = (w + op * WRITERS) % USERS;
+                let was_killed = killed.load(Ordering::SeqCst);
+                let resp = http
+                    .post(format!("{gateway}/payment/add_funds/{user}/1"))
+                    .timeout(Duration::from_secs(20))
+                    .send()
+                    .await;
+                match resp {
+                    Ok(r) if r.status().is_success() => {
+                        tally.acked[user as usize].fetch_add(1, Ordering::SeqCst);
+                        if was_killed {
+                            tally.acked_after_kill.fetch_add(1, Ordering::SeqCst);
+                        }
+                        total.fetch_add(1, Ordering::SeqCst);
+                    }
+                    _ => {
+                        tally.unknown[user as usize].fetch_add(1, Ordering::SeqCst);
+                    }
+                }
+            }
+        }));
+    }
+    while !tasks.iter().all(|t| t.is_finished()) {
+        if !killed.load(Ordering::SeqCst) && total.load(Ordering::SeqCst) >= kill_after {
+            on_kill();
+            killed.store(true, Ordering::SeqCst);
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+    tally
+}
+
+/// Each user's credit lies between what was acknowledged and that plus the
+/// requests whose fate is unknown: nothing lost, nothing applied twice.
+async fn check_credit(c: &Cluster, tally: &Tally) -> Vec<u64> {
+    let mut credits = Vec::new();
+    for user in 0..USERS {
+        let acked = tally.acked[user as usize].load(Ordering::SeqCst);
+        let unknown = tally.unknown[user as usize].load(Ordering::SeqCst);
+        let credit = credit(c, &user.to_string()).await;
+        assert!(
+            credit >= acked && credit <= acked + unknown,
+            "user {user}: credit {credit}, acked {acked}, unknown {unknown}"
+        );
+        credits.push(credit);
+    }
+    credits
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn leader_kill_under_load_loses_nothing() {
+    // Frequent snapshots so that purging and snapshot reads are exercised.
+    let c = Cluster::start(21300, &["--snapshot-every", "100"]).await;
+    assert_eq!(
+        c.post(&format!("/payment/batch_init/{USERS}/0")).await.0,
+        200
+    );
+    let leader = c.wait_for_leader(Duration::from_secs(5)).await;
+
+    let tally = add_funds_under(&c, WRITERS * OPS_PER_WRITER / 3, || c.kill_node(leader)).await;
+
+    let new_leader = c.wait_for_leader(Duration::from_secs(10)).await;
+    assert_ne!(new_leader, leader, "a new leader was elected");
+    assert!(
+        tally.acked_after_kill.load(Ordering::SeqCst) > 0,
+        "writes resumed after the leader died"
+    );
+    let unknown: u64 = tally.unknown.iter().map(|u| u.load(Ordering::SeqCst)).sum();
+    assert_eq!(
+        unknown, 0,
+        "the gateway rode out the failover without failing a request"
+    );
+    check_credit(&c, &tally).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn full_cluster_power_cut_keeps_acknowledged_data() {
+    let mut c = Cluster::start(21400, &["--snapshot-every", "100"]).await;
+    assert_eq!(
+        c.post(&format!("/payment/batch_init/{USERS}/0")).await.0,
+        200
+    );
+    assert_eq!(c.post("/orders/batch_init/50/10/40/1").await.0, 200);
+    let (_, order_before) = c.get("/orders/find/7").await;
+
+    // SIGKILL every process (nodes and gateway) while writes are in flight;
+    // the writes after that fail and count as unknown.
+    let tally = add_funds_under(&c, WRITERS * OPS_PER_WRITER / 2, || c.kill_all()).await;
+    let acked: u64 = tally.acked.iter().map(|a| a.load(Ordering::SeqCst)).sum();
+    assert!(
+        acked >= WRITERS * OPS_PER_WRITER / 2,
+        "the power cut came mid-load"
+    );
+
+    c.launch().await;
+    let after = check_credit(&c, &tally).await;
+    let (s, order_after) = c.get("/orders/find/7").await;
+    assert_eq!((s, &order_after), (200, &order_before));
+
+    // And the restarted cluster takes writes.
+    assert_eq!(c.post("/payment/add_funds/0/5").await.0, 200);
+    assert_eq!(credit(&c, "0").await, after[0] + 5);
+}
