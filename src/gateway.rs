@@ -24,7 +24,8 @@ pub struct Gateway {
     /// Node API addresses, HOST:PORT.
     backends: Vec<String>,
     http: reqwest::Client,
-    leader: AtomicUsize,
+    /// Index into `backends` of the leader, or NO_LEADER.
+    leader: tokio::sync::watch::Sender<usize>,
     next: AtomicUsize,
     /// How long one client request may keep trying nodes.
     wait: Duration,
@@ -41,7 +42,7 @@ impl Gateway {
         Arc::new(Gateway {
             backends,
             http,
-            leader: AtomicUsize::new(NO_LEADER),
+            leader: tokio::sync::watch::Sender::new(NO_LEADER),
             next: AtomicUsize::new(0),
             wait,
         })
@@ -51,27 +52,29 @@ impl Gateway {
         Router::new().fallback(proxy).with_state(self.clone())
     }
 
-    /// Learns who leads, so requests skip the forwarding hop. Runs until
+    /// Learns who leads, so requests skip the forwarding hop. Asks every
+    /// node at once and believes the one reporting the highest term, so a
+    /// frozen or deposed leader neither delays nor misleads it. Runs until
     /// the process ends.
     pub async fn track_leader(self: Arc<Self>) {
         loop {
-            let mut found = NO_LEADER;
-            for backend in &self.backends {
-                if let Some(leader) = self.leader_seen_by(backend).await {
-                    found = self
-                        .backends
-                        .iter()
-                        .position(|b| *b == leader)
-                        .unwrap_or(NO_LEADER);
-                    break;
-                }
-            }
-            self.leader.store(found, Ordering::Relaxed);
-            tokio::time::sleep(Duration::from_millis(200)).await;
+            let views =
+                futures::future::join_all(self.backends.iter().map(|b| self.leader_seen_by(b)))
+                    .await;
+            let found = views
+                .into_iter()
+                .flatten()
+                .max_by_key(|(term, _)| *term)
+                .and_then(|(_, addr)| self.backends.iter().position(|b| *b == addr))
+                .unwrap_or(NO_LEADER);
+            self.leader
+                .send_if_modified(|l| std::mem::replace(l, found) != found);
+            tokio::time::sleep(Duration::from_millis(100)).await;
         }
     }
 
-    async fn leader_seen_by(&self, backend: &str) -> Option<String> {
+    /// (term, leader's API address) as one node sees it.
+    async fn leader_seen_by(&self, backend: &str) -> Option<(u64, String)> {
         let resp = self
             .http
             .get(format!("http://{backend}/cluster/status"))
@@ -85,11 +88,11 @@ impl Gateway {
             .members
             .into_iter()
             .find(|m| m.id == leader)
-            .map(|m| m.api_addr)
+            .map(|m| (status.term, m.api_addr))
     }
 
     fn first_choice(&self) -> usize {
-        match self.leader.load(Ordering::Relaxed) {
+        match *self.leader.borrow() {
             NO_LEADER => self.next.fetch_add(1, Ordering::Relaxed) % self.backends.len(),
             leader => leader,
         }
@@ -147,17 +150,36 @@ async fn proxy(State(gw): State<Arc<Gateway>>, req: Request) -> Response {
             .headers(headers.clone())
             .body(body.clone())
             .timeout(remaining)
-            .send()
-            .await;
-        match sent {
-            Ok(resp) if resp.status() != StatusCode::SERVICE_UNAVAILABLE => match relay(resp).await
-            {
-                Ok(out) => return out,
-                // Safe to try elsewhere: the write carries an idempotency key.
-                Err(problem) => last_problem = format!("{backend}: {problem}"),
+            .send();
+        // A frozen node would hold the request for the whole wait: when
+        // another node becomes leader meanwhile, go there instead. Safe to
+        // abandon: a write carries an idempotency key.
+        let mut leader = gw.leader.subscribe();
+        let seen = *leader.borrow_and_update();
+        // (The watch's guard is not Send: drop it inside.)
+        let moved = async {
+            let _ = leader
+                .wait_for(|l| *l != seen && *l != NO_LEADER && *l != idx)
+                .await
+                .is_ok();
+        };
+        tokio::select! {
+            sent = sent => match sent {
+                Ok(resp) if resp.status() != StatusCode::SERVICE_UNAVAILABLE => {
+                    match relay(resp).await {
+                        Ok(out) => return out,
+                        Err(problem) => last_problem = format!("{backend}: {problem}"),
+                    }
+                }
+                Ok(resp) => last_problem = format!("{backend} answered {}", resp.status()),
+                Err(e) => last_problem = format!("{backend}: {e}"),
             },
-            Ok(resp) => last_problem = format!("{backend} answered {}", resp.status()),
-            Err(e) => last_problem = format!("{backend}: {e}"),
+            _ = moved => {
+                last_problem = format!("{backend} stopped leading");
+                idx = gw.first_choice();
+                tried_in_round = 0;
+                continue;
+            }
         }
         idx = (idx + 1) % gw.backends.len();
         tried_in_round += 1;

@@ -28,6 +28,14 @@ pub fn apply_proposal<S: StateWrite + ?Sized>(state: &mut S, proposal: &Proposal
         // Expiry is judged here, on lookup, against the log's clock, so every
         // replica decides alike however late it deletes old sessions.
         if session.at_ms.saturating_add(SESSION_TTL_MS) >= clock {
+            if session.intent != proposal.command.intent() {
+                // Not remembered: the first request keeps its answer.
+                return Err(Refusal::KeyReused(format!(
+                    "request id {:?} was already used for a different request ({})",
+                    proposal.request_id,
+                    session.intent.name()
+                )));
+            }
             return session.outcome;
         }
     }
@@ -36,6 +44,7 @@ pub fn apply_proposal<S: StateWrite + ?Sized>(state: &mut S, proposal: &Proposal
         &proposal.request_id,
         Session {
             at_ms: clock,
+            intent: proposal.command.intent(),
             outcome: outcome.clone(),
         },
     );

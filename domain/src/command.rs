@@ -98,6 +98,23 @@ impl Command {
     }
 }
 
+impl Command {
+    /// What the client asked for, without what the receiving node drew for
+    /// it (new ids, seeds): two attempts of one request have the same
+    /// intent even when they went through different nodes.
+    pub fn intent(&self) -> Command {
+        let mut c = self.clone();
+        match &mut c {
+            Command::CreateItem { item_id, .. } => item_id.clear(),
+            Command::CreateUser { user_id } => user_id.clear(),
+            Command::CreateOrder { order_id, .. } => order_id.clear(),
+            Command::BatchInitOrders { seed, .. } => *seed = 0,
+            _ => {}
+        }
+        c
+    }
+}
+
 /// Identifies one client request across retries (the `Idempotency-Key`
 /// header, or an id the receiving node draws).
 pub type RequestId = String;

@@ -11,6 +11,9 @@ pub enum Refusal {
     /// an argument out of range (HTTP 400).
     #[error("{0}")]
     Invalid(String),
+    /// An idempotency key sent again with a different request (HTTP 422).
+    #[error("{0}")]
+    KeyReused(String),
 }
 
 pub(crate) fn not_found(what: &str, id: &str) -> Refusal {

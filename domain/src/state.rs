@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+use crate::command::Command;
 use crate::model::{Item, Order, User};
 use crate::outcome::Outcome;
 
@@ -12,6 +13,9 @@ use crate::outcome::Outcome;
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Session {
     pub at_ms: u64,
+    /// The request's `Command::intent`, to tell a retry from a different
+    /// request that reuses its id.
+    pub intent: Command,
     pub outcome: Outcome,
 }
 

@@ -534,6 +534,46 @@ fn a_retried_proposal_applies_once_and_returns_the_first_outcome() {
 }
 
 #[test]
+fn a_retry_through_another_node_with_other_drawn_ids_still_matches() {
+    let mut s = setup(0, 0, 1, 0);
+    let create = |user_id: &str| Proposal {
+        request_id: "k".into(),
+        at_ms: 1,
+        command: Command::CreateUser {
+            user_id: user_id.into(),
+        },
+    };
+    let first = apply_proposal(&mut s, &create("u-drawn-first"));
+    // The retry's node drew another id: it still gets the first answer and
+    // no second user appears.
+    assert_eq!(apply_proposal(&mut s, &create("u-drawn-again")), first);
+    assert!(s.users.contains_key("u-drawn-first"));
+    assert!(!s.users.contains_key("u-drawn-again"));
+}
+
+#[test]
+fn a_request_id_reused_for_another_request_is_refused_and_forgets_nothing() {
+    let mut s = setup(0, 0, 1, 0);
+    let p = |amount| Proposal {
+        request_id: "k".into(),
+        at_ms: 1,
+        command: Command::AddFunds {
+            user_id: "0".into(),
+            amount,
+        },
+    };
+    assert_eq!(apply_proposal(&mut s, &p(5)), Ok(Reply::FundsAdded));
+    assert!(matches!(
+        apply_proposal(&mut s, &p(6)),
+        Err(Refusal::KeyReused(_))
+    ));
+    assert_eq!(s.users["0"].credit, 5);
+    // The first request's answer is still what a true retry gets.
+    assert_eq!(apply_proposal(&mut s, &p(5)), Ok(Reply::FundsAdded));
+    assert_eq!(s.users["0"].credit, 5);
+}
+
+#[test]
 fn sessions_expire_by_the_log_clock_only() {
     let mut s = setup(0, 0, 1, 0);
     let p = |at_ms| Proposal {

@@ -230,8 +230,21 @@ impl Executor {
             .post(format!("http://{addr}{PATH_FORWARD}"))
             .timeout(wait + Duration::from_millis(200))
             .body(body)
-            .send()
-            .await;
+            .send();
+        // A frozen or cut-off leader would hold the request for the whole
+        // wait; once another leader is elected, retry there instead. The
+        // abandoned attempt may still commit: the request id makes that safe.
+        let mut metrics = self.raft.metrics();
+        let deposed = async {
+            let _ = metrics
+                .wait_for(|m| m.current_leader.is_some_and(|l| l != leader))
+                .await
+                .is_ok();
+        };
+        let sent = tokio::select! {
+            sent = sent => sent,
+            _ = deposed => return Attempt::NotLeader(None),
+        };
         let resp = match sent {
             Ok(r) if r.status().is_success() => r,
             Ok(r) => {

@@ -34,6 +34,10 @@ impl From<Refusal> for ApiError {
         match r {
             Refusal::NotFound(m) => ApiError::not_found(m),
             Refusal::Invalid(m) => ApiError::bad_request(m),
+            Refusal::KeyReused(m) => ApiError {
+                status: StatusCode::UNPROCESSABLE_ENTITY,
+                message: m,
+            },
         }
     }
 }

@@ -3,6 +3,8 @@
 
 #![allow(dead_code)]
 
+pub mod checkout_load;
+
 use std::os::unix::process::CommandExt;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
@@ -123,6 +125,14 @@ impl Cluster {
         kill(Pid::from_raw(self.node_pid(id)), Signal::SIGKILL).expect("SIGKILL a node");
     }
 
+    pub fn freeze_node(&self, id: u64) {
+        kill(Pid::from_raw(self.node_pid(id)), Signal::SIGSTOP).expect("SIGSTOP a node");
+    }
+
+    pub fn thaw_node(&self, id: u64) {
+        kill(Pid::from_raw(self.node_pid(id)), Signal::SIGCONT).expect("SIGCONT a node");
+    }
+
     /// SIGKILLs `up` and every node: a power cut.
     pub fn kill_all(&self) {
         if let Some(mut up) = self.up.lock().unwrap().take() {
@@ -161,9 +171,27 @@ impl Cluster {
     }
 
     pub async fn call(&self, method: reqwest::Method, base: &str, path: &str) -> (u16, Value) {
-        let resp = self
-            .http
-            .request(method, format!("{base}{path}"))
+        self.call_keyed(method, base, path, None).await
+    }
+
+    /// POST with an `Idempotency-Key` header, through the gateway.
+    pub async fn post_keyed(&self, path: &str, key: &str) -> (u16, Value) {
+        self.call_keyed(reqwest::Method::POST, &self.gateway(), path, Some(key))
+            .await
+    }
+
+    pub async fn call_keyed(
+        &self,
+        method: reqwest::Method,
+        base: &str,
+        path: &str,
+        key: Option<&str>,
+    ) -> (u16, Value) {
+        let mut req = self.http.request(method, format!("{base}{path}"));
+        if let Some(key) = key {
+            req = req.header("Idempotency-Key", key);
+        }
+        let resp = req
             .timeout(Duration::from_secs(30))
             .send()
             .await
