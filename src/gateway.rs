@@ -14,6 +14,7 @@ use axum::extract::{Request, State};
 use axum::http::{HeaderValue, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Router;
+use futures::stream::{FuturesUnordered, StreamExt};
 use raftcart_raft::ClusterStatus;
 use serde_json::json;
 
@@ -53,28 +54,39 @@ impl Gateway {
     }
 
     /// Learns who leads, so requests skip the forwarding hop. Asks every
-    /// node at once and believes the one reporting the highest term, so a
-    /// frozen or deposed leader neither delays nor misleads it. Runs until
-    /// the process ends.
+    /// node at once and acts on each answer as it comes, believing the
+    /// highest term seen, so a frozen or deposed leader neither delays nor
+    /// misleads it. Runs until the process ends.
     pub async fn track_leader(self: Arc<Self>) {
+        let mut best_term = 0;
         loop {
-            let views =
-                futures::future::join_all(self.backends.iter().map(|b| self.leader_seen_by(b)))
-                    .await;
-            let found = views
-                .into_iter()
-                .flatten()
-                .max_by_key(|(term, _)| *term)
-                .and_then(|(_, addr)| self.backends.iter().position(|b| *b == addr))
-                .unwrap_or(NO_LEADER);
-            self.leader
-                .send_if_modified(|l| std::mem::replace(l, found) != found);
-            tokio::time::sleep(Duration::from_millis(100)).await;
+            let mut views: FuturesUnordered<_> = self
+                .backends
+                .iter()
+                .map(|b| self.leader_seen_by(b))
+                .collect();
+            while let Some(view) = views.next().await {
+                let Some((term, leader)) = view else { continue };
+                if term < best_term {
+                    continue;
+                }
+                let found = leader
+                    .and_then(|addr| self.backends.iter().position(|b| *b == addr))
+                    .unwrap_or(NO_LEADER);
+                // In the newest term a node that knows the leader beats one
+                // that does not know it yet.
+                if term > best_term || found != NO_LEADER {
+                    best_term = term;
+                    self.leader
+                        .send_if_modified(|l| std::mem::replace(l, found) != found);
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
         }
     }
 
-    /// (term, leader's API address) as one node sees it.
-    async fn leader_seen_by(&self, backend: &str) -> Option<(u64, String)> {
+    /// (term, leader's API address if it knows one) as one node sees it.
+    async fn leader_seen_by(&self, backend: &str) -> Option<(u64, Option<String>)> {
         let resp = self
             .http
             .get(format!("http://{backend}/cluster/status"))
@@ -83,12 +95,14 @@ impl Gateway {
             .await
             .ok()?;
         let status: ClusterStatus = resp.json().await.ok()?;
-        let leader = status.leader_id?;
-        status
-            .members
-            .into_iter()
-            .find(|m| m.id == leader)
-            .map(|m| (status.term, m.api_addr))
+        let leader = status.leader_id.and_then(|leader| {
+            status
+                .members
+                .into_iter()
+                .find(|m| m.id == leader)
+                .map(|m| m.api_addr)
+        });
+        Some((status.term, leader))
     }
 
     fn first_choice(&self) -> usize {

@@ -67,11 +67,11 @@ struct Tuning {
     /// How long a request waits for a leader before a 503.
     #[arg(long, default_value_t = 5000, env = "RAFTCART_LEADER_WAIT_MS")]
     leader_wait_ms: u64,
-    #[arg(long, default_value_t = 100, env = "RAFTCART_HEARTBEAT_MS")]
+    #[arg(long, default_value_t = 50, env = "RAFTCART_HEARTBEAT_MS")]
     heartbeat_ms: u64,
-    #[arg(long, default_value_t = 500, env = "RAFTCART_ELECTION_MIN_MS")]
+    #[arg(long, default_value_t = 200, env = "RAFTCART_ELECTION_MIN_MS")]
     election_min_ms: u64,
-    #[arg(long, default_value_t = 1000, env = "RAFTCART_ELECTION_MAX_MS")]
+    #[arg(long, default_value_t = 400, env = "RAFTCART_ELECTION_MAX_MS")]
     election_max_ms: u64,
     /// Take a snapshot (and purge the log) every this many entries.
     #[arg(long, default_value_t = 10_000, env = "RAFTCART_SNAPSHOT_EVERY")]

@@ -88,6 +88,7 @@ pub async fn run(c: NodeConfig) -> anyhow::Result<()> {
         .into_future(),
     );
 
+    tokio::spawn(log_leader_changes(raft.clone()));
     if c.init {
         initialize(&raft, &c).await?;
     }
@@ -122,4 +123,23 @@ async fn initialize(raft: &Raft, c: &NodeConfig) -> anyhow::Result<()> {
         Err(e) => tracing::info!("not initializing: {e}"),
     }
     Ok(())
+}
+
+/// One log line per change of leader or term, as this node sees it.
+async fn log_leader_changes(raft: Raft) {
+    let mut metrics = raft.metrics();
+    let mut seen = (None, 0);
+    loop {
+        let now = {
+            let m = metrics.borrow_and_update();
+            (m.current_leader, m.current_term)
+        };
+        if now != seen {
+            tracing::info!(leader = ?now.0, term = now.1, "leader changed");
+            seen = now;
+        }
+        if metrics.changed().await.is_err() {
+            return;
+        }
+    }
 }
