@@ -259,3 +259,43 @@ async fn full_cluster_power_cut_keeps_acknowledged_data() {
     assert_eq!(c.post("/payment/add_funds/0/5").await.0, 200);
     assert_eq!(credit(&c, "0").await, after[0] + 5);
 }
+
+/// With two of three nodes dead there is no quorum: after the leader wait a
+/// write and a linearizable read get a 503 with a JSON error, never a 2xx,
+/// and the write did not happen once a quorum is back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_a_quorum_requests_fail_with_503_after_the_wait() {
+    let mut c = Cluster::start(21900, &["--leader-wait-ms", "1500"]).await;
+    assert_eq!(c.post("/payment/batch_init/1/0").await.0, 200);
+    let leader = c.wait_for_leader(Duration::from_secs(5)).await;
+    let follower = (1..=3).find(|id| *id != leader).unwrap();
+    let survivor = (1..=3).find(|id| *id != leader && *id != follower).unwrap();
+    c.wait_replicas_equal(&[1, 2, 3], Duration::from_secs(10))
+        .await;
+    c.kill_node(leader);
+    c.kill_node(follower);
+
+    for (method, path) in [
+        (reqwest::Method::POST, "/payment/add_funds/0/1"),
+        (reqwest::Method::GET, "/payment/find_user/0"),
+    ] {
+        for base in [c.gateway(), c.node_url(survivor)] {
+            let (s, v) = c.call(method.clone(), &base, path).await;
+            assert_eq!(s, 503, "{base}{path}: {v}");
+            assert!(v["error"].as_str().is_some_and(|e| !e.is_empty()), "{v}");
+        }
+    }
+    // A stale read is still served by the survivor.
+    let (s, v) = c
+        .call(
+            reqwest::Method::GET,
+            &c.node_url(survivor),
+            "/payment/find_user/0?stale=true",
+        )
+        .await;
+    assert_eq!((s, v["credit"].as_u64()), (200, Some(0)));
+
+    c.kill_all();
+    c.launch().await;
+    assert_eq!(credit(&c, "0").await, 0, "the refused writes did not apply");
+}
