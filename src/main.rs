@@ -1,6 +1,7 @@
 //! raftcart: a fault-tolerant shopping-cart database on Raft.
 
 mod api;
+mod cluster_cli;
 mod gateway;
 mod node;
 mod peers;
@@ -38,6 +39,22 @@ enum Cmd {
     Node(NodeArgs),
     /// Run only the gateway, in front of nodes started elsewhere.
     Gateway(GatewayArgs),
+    /// Operate a running cluster.
+    #[command(subcommand)]
+    Cluster(ClusterCmd),
+}
+
+#[derive(Subcommand)]
+enum ClusterCmd {
+    /// Members, leader, term, and each member's log, applied index and lag.
+    Status {
+        /// Any node's API address.
+        #[arg(long, default_value = "http://127.0.0.1:8001", env = "RAFTCART_ADDR")]
+        addr: String,
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Args)]
@@ -179,6 +196,15 @@ async fn main() -> anyhow::Result<()> {
                 snapshot_every: a.tuning.snapshot_every,
             })
             .await
+        }
+        Cmd::Cluster(ClusterCmd::Status { addr, json }) => {
+            let report = cluster_cli::status(&addr).await?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&report)?);
+            } else {
+                cluster_cli::print_human(&report);
+            }
+            Ok(())
         }
         Cmd::Gateway(a) => {
             let gateway =

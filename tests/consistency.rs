@@ -66,6 +66,11 @@ async fn consistency_workload() {
     }
     assert_eq!(total_credit, 900, "credit fell by exactly 100");
     assert_eq!(paid, succeeded, "the 2xx log agrees with the paid orders");
+    println!(
+        "consistency workload: {} of 1000 checkouts succeeded, {refused} refused, credit fell by {}",
+        succeeded.len(),
+        1000 - total_credit
+    );
 }
 
 /// batch_init of the stress data set: three commands, each quick, and

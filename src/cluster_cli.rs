@@ -1,0 +1,133 @@
+//! `raftcart cluster ...`: operator commands against a running cluster.
+//!
+//! So far `status`: the cluster as the leader sees it, with every member's
+//! own view of how far it has applied.
+
+use std::time::Duration;
+
+use anyhow::{bail, Context};
+use raftcart_raft::ClusterStatus;
+use serde::Serialize;
+
+#[derive(Debug, Serialize)]
+pub struct MemberReport {
+    pub id: u64,
+    pub api_addr: String,
+    pub raft_addr: String,
+    pub role: &'static str,
+    pub reachable: bool,
+    pub last_log_index: Option<u64>,
+    pub last_applied: Option<u64>,
+    /// Log entries the leader has that this member is not known to hold.
+    pub lag: Option<u64>,
+    pub snapshot_index: Option<u64>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct ClusterReport {
+    pub leader_id: Option<u64>,
+    pub term: u64,
+    pub members: Vec<MemberReport>,
+}
+
+fn client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .timeout(Duration::from_secs(2))
+        .build()
+        .expect("building an HTTP client with static settings")
+}
+
+async fn status_at(http: &reqwest::Client, base: &str) -> anyhow::Result<ClusterStatus> {
+    let url = format!("{}/cluster/status", base.trim_end_matches('/'));
+    let resp = http
+        .get(&url)
+        .send()
+        .await
+        .with_context(|| format!("{url} is unreachable"))?;
+    if !resp.status().is_success() {
+        bail!("{url} answered {}", resp.status());
+    }
+    resp.json()
+        .await
+        .with_context(|| format!("{url} did not answer a cluster status"))
+}
+
+fn http_base(addr: &str) -> String {
+    if addr.starts_with("http://") || addr.starts_with("https://") {
+        addr.to_string()
+    } else {
+        format!("http://{addr}")
+    }
+}
+
+/// Asks `addr` who leads, then asks the leader (for replication progress)
+/// and every member (for its own applied index).
+pub async fn status(addr: &str) -> anyhow::Result<ClusterReport> {
+    let http = client();
+    let first = status_at(&http, &http_base(addr)).await?;
+    let leader = match first.leader_id {
+        Some(l) if l == first.node_id => Some(first.clone()),
+        Some(l) => match first.members.iter().find(|m| m.id == l) {
+            Some(m) => status_at(&http, &http_base(&m.api_addr)).await.ok(),
+            None => None,
+        },
+        None => None,
+    };
+    let view = leader.as_ref().unwrap_or(&first);
+    let leader_last = leader.as_ref().and_then(|l| l.last_log_index);
+    let mut members = Vec::new();
+    for m in &view.members {
+        let own = status_at(&http, &http_base(&m.api_addr)).await.ok();
+        members.push(MemberReport {
+            id: m.id,
+            api_addr: m.api_addr.clone(),
+            raft_addr: m.raft_addr.clone(),
+            role: match (Some(m.id) == view.leader_id, m.voter) {
+                (true, _) => "leader",
+                (false, true) => "voter",
+                (false, false) => "learner",
+            },
+            reachable: own.is_some(),
+            last_log_index: own.as_ref().and_then(|s| s.last_log_index),
+            last_applied: own.as_ref().and_then(|s| s.last_applied),
+            lag: leader_last.map(|last| last.saturating_sub(m.matched_index.unwrap_or(0))),
+            snapshot_index: own.as_ref().and_then(|s| s.snapshot_index),
+        });
+    }
+    Ok(ClusterReport {
+        leader_id: view.leader_id,
+        term: view.term,
+        members,
+    })
+}
+
+fn or_dash(v: Option<u64>) -> String {
+    v.map_or("-".into(), |v| v.to_string())
+}
+
+pub fn print_human(r: &ClusterReport) {
+    println!(
+        "leader: {}   term: {}",
+        r.leader_id
+            .map_or("none (election in progress?)".into(), |l| l.to_string()),
+        r.term
+    );
+    println!(
+        "{:>4}  {:<8} {:<22} {:<22} {:>9} {:>9} {:>9} {:>6} {:>9}",
+        "id", "role", "api", "raft", "reachable", "last_log", "applied", "lag", "snapshot"
+    );
+    for m in &r.members {
+        println!(
+            "{:>4}  {:<8} {:<22} {:<22} {:>9} {:>9} {:>9} {:>6} {:>9}",
+            m.id,
+            m.role,
+            m.api_addr,
+            m.raft_addr,
+            if m.reachable { "yes" } else { "NO" },
+            or_dash(m.last_log_index),
+            or_dash(m.last_applied),
+            or_dash(m.lag),
+            or_dash(m.snapshot_index),
+        );
+    }
+}
