@@ -131,3 +131,31 @@ pub fn print_human(r: &ClusterReport) {
         );
     }
 }
+
+/// Sends a membership change to `addr` (any node: it forwards to the
+/// leader) and returns the node's message, or its error as the error.
+pub async fn change(addr: &str, path: &str) -> anyhow::Result<serde_json::Value> {
+    // A change waits for a joint-consensus commit: allow more than a read.
+    let http = reqwest::Client::builder()
+        .timeout(Duration::from_secs(30))
+        .build()
+        .expect("building an HTTP client with static settings");
+    let url = format!("{}{path}", http_base(addr).trim_end_matches('/'));
+    let resp = http
+        .post(&url)
+        .send()
+        .await
+        .with_context(|| format!("{url} is unreachable"))?;
+    let status = resp.status();
+    let body: serde_json::Value = resp
+        .json()
+        .await
+        .with_context(|| format!("{url} answered {status} without a JSON body"))?;
+    if !status.is_success() {
+        bail!(
+            "{} ({status})",
+            body["error"].as_str().unwrap_or("unknown error")
+        );
+    }
+    Ok(body)
+}

@@ -55,6 +55,50 @@ enum ClusterCmd {
         #[arg(long)]
         json: bool,
     },
+    /// Add an empty node as a learner; it catches up in the background.
+    AddLearner {
+        #[arg(long, default_value = "http://127.0.0.1:8001", env = "RAFTCART_ADDR")]
+        addr: String,
+        #[arg(long)]
+        id: u64,
+        /// The new node's API address, HOST:PORT.
+        #[arg(long)]
+        api: String,
+        /// The new node's Raft address, HOST:PORT.
+        #[arg(long)]
+        raft: String,
+    },
+    /// Make a learner that has caught up a voter.
+    Promote {
+        #[arg(long, default_value = "http://127.0.0.1:8001", env = "RAFTCART_ADDR")]
+        addr: String,
+        #[arg(long)]
+        id: u64,
+    },
+    /// Remove a voter or a learner from the cluster.
+    Remove {
+        #[arg(long, default_value = "http://127.0.0.1:8001", env = "RAFTCART_ADDR")]
+        addr: String,
+        #[arg(long)]
+        id: u64,
+    },
+}
+
+impl ClusterCmd {
+    /// (node to ask, path) of a membership change.
+    fn change(&self) -> Option<(&str, String)> {
+        match self {
+            ClusterCmd::Status { .. } => None,
+            ClusterCmd::AddLearner {
+                addr,
+                id,
+                api,
+                raft,
+            } => Some((addr, format!("/cluster/add-learner/{id}/{api}/{raft}"))),
+            ClusterCmd::Promote { addr, id } => Some((addr, format!("/cluster/promote/{id}"))),
+            ClusterCmd::Remove { addr, id } => Some((addr, format!("/cluster/remove/{id}"))),
+        }
+    }
 }
 
 #[derive(Args)]
@@ -197,6 +241,12 @@ async fn main() -> anyhow::Result<()> {
             })
             .await
         }
+        Cmd::Cluster(cmd) if cmd.change().is_some() => {
+            let (addr, path) = cmd.change().expect("checked above");
+            let reply = cluster_cli::change(addr, &path).await?;
+            println!("{}", reply["msg"].as_str().unwrap_or_default());
+            Ok(())
+        }
         Cmd::Cluster(ClusterCmd::Status { addr, json }) => {
             let report = cluster_cli::status(&addr).await?;
             if json {
@@ -206,6 +256,7 @@ async fn main() -> anyhow::Result<()> {
             }
             Ok(())
         }
+        Cmd::Cluster(_) => unreachable!("every membership change is handled above"),
         Cmd::Gateway(a) => {
             let gateway =
                 gateway::Gateway::new(a.backends, Duration::from_millis(a.leader_wait_ms));

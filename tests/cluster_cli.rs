@@ -5,7 +5,10 @@ mod common;
 use std::process::Command;
 use std::time::Duration;
 
+use common::checkout_load::{self, Fate};
 use common::Cluster;
+use nix::sys::signal::{kill, Signal};
+use reqwest::Method;
 use serde_json::Value;
 
 fn raftcart(args: &[&str]) -> (bool, String, String) {
@@ -42,11 +45,7 @@ async fn status_reports_members_leader_and_lag() {
         assert_eq!(m["reachable"], Value::Bool(true));
         assert_eq!(m["lag"], Value::from(0), "{m}");
         assert_eq!(m["last_applied"], applied[0], "replicas agree");
-        let role = if m["id"] == Value::from(leader) {
-            "leader"
-        } else {
-            "voter"
-        };
+        let role = if m["id"] == leader { "leader" } else { "voter" };
         assert_eq!(m["role"], Value::from(role));
     }
 
@@ -65,7 +64,7 @@ async fn status_reports_members_leader_and_lag() {
         .as_array()
         .unwrap()
         .iter()
-        .find(|m| m["id"] == Value::from(follower))
+        .find(|m| m["id"] == follower)
         .unwrap()
         .clone();
     assert_eq!(dead["reachable"], Value::Bool(false));
@@ -76,4 +75,190 @@ fn status_of_an_unreachable_address_is_a_clear_error() {
     let (ok, _, err) = raftcart(&["cluster", "status", "--addr", "127.0.0.1:1"]);
     assert!(!ok);
     assert!(err.contains("unreachable"), "{err}");
+}
+
+/// Polls `cluster status` until `id` is at most `lag` entries behind.
+async fn wait_caught_up(c: &Cluster, id: u64, lag: u64) {
+    for _ in 0..300 {
+        let (_, out, _) = raftcart(&["cluster", "status", "--addr", &c.node_url(1), "--json"]);
+        if let Ok(report) = serde_json::from_str::<Value>(&out) {
+            let m = report["members"]
+                .as_array()
+                .and_then(|ms| ms.iter().find(|m| m["id"] == id).cloned());
+            if m.is_some_and(|m| m["lag"].as_u64().is_some_and(|l| l <= lag)) {
+                return;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("node {id} did not catch up");
+}
+
+/// Grow 3 -> 4 under a checkout load (the new node catches up by snapshot),
+/// promote it, remove an old voter and kill its process: no request fails,
+/// and the state is exactly what the paid orders imply.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn grow_promote_and_shrink_under_load() {
+    let c = Cluster::start(22100, &["--snapshot-every", "100"]).await;
+    checkout_load::populate(&c).await;
+    // Enough entries that the log is purged: the new node needs a snapshot.
+    for _ in 0..250 {
+        assert_eq!(c.post("/payment/add_funds/0/0").await.0, 200);
+    }
+    let leader = c.wait_for_leader(Duration::from_secs(5)).await;
+    let old = (1..=3).find(|id| *id != leader).unwrap();
+    let any = c.node_url(old);
+    c.spawn_node(4).await;
+
+    let ops = async {
+        let (ok, out, err) = raftcart(&[
+            "cluster",
+            "add-learner",
+            "--addr",
+            &any,
+            "--id",
+            "4",
+            "--api",
+            &c.api_addr(4),
+            "--raft",
+            &c.raft_addr(4),
+        ]);
+        assert!(ok, "add-learner: {err}");
+        assert!(out.contains("learner"), "{out}");
+        wait_caught_up(&c, 4, 10).await;
+        let (ok, _, err) = raftcart(&["cluster", "promote", "--addr", &any, "--id", "4"]);
+        assert!(ok, "promote: {err}");
+        let (ok, _, err) = raftcart(&[
+            "cluster",
+            "remove",
+            "--addr",
+            &any,
+            "--id",
+            &old.to_string(),
+        ]);
+        assert!(ok, "remove: {err}");
+        c.kill_node(old);
+    };
+    let (result, ()) = tokio::join!(checkout_load::run(&c, 0, || {}), ops);
+
+    assert_eq!(result.count(Fate::Unknown), 0, "no request failed");
+    checkout_load::check_state(&c, &result).await;
+    let remaining: Vec<u64> = [1, 2, 3, 4].into_iter().filter(|id| *id != old).collect();
+    c.wait_replicas_equal(&remaining, Duration::from_secs(20))
+        .await;
+    let status = c.status(4).await.unwrap();
+    assert!(
+        status["snapshot_index"].as_u64().is_some(),
+        "node 4 holds a snapshot: {status}"
+    );
+    let members: Vec<u64> = status["members"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|m| m["voter"] == true)
+        .map(|m| m["id"].as_u64().unwrap())
+        .collect();
+    assert_eq!(members, remaining);
+    // The new voter serves the same data.
+    for user in ["0", "1", "2"] {
+        let path = format!("/payment/find_user/{user}?stale=true");
+        let (_, a) = c.call(Method::GET, &c.node_url(4), &path).await;
+        let (_, b) = c.call(Method::GET, &c.node_url(leader), &path).await;
+        assert_eq!(a, b);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn membership_errors_are_clear() {
+    let c = Cluster::start(22200, &[]).await;
+    let addr = c.node_url(1);
+    let cases: [(&[&str], &str); 5] = [
+        (&["promote", "--id", "9"], "not a member"),
+        (&["remove", "--id", "9"], "not a member"),
+        (
+            &[
+                "add-learner",
+                "--id",
+                "9",
+                "--api",
+                "127.0.0.1:22209",
+                "--raft",
+                "127.0.0.1:22219",
+            ],
+            "unreachable",
+        ),
+        (
+            &[
+                "add-learner",
+                "--id",
+                "2",
+                "--api",
+                "127.0.0.1:22202",
+                "--raft",
+                "127.0.0.1:22212",
+            ],
+            "already a member",
+        ),
+        (
+            &[
+                "add-learner",
+                "--id",
+                "9",
+                "--api",
+                "nonsense",
+                "--raft",
+                "x",
+            ],
+            "HOST:PORT",
+        ),
+    ];
+    for (args, expected) in cases {
+        let mut full = vec!["cluster", args[0], "--addr", &addr];
+        full.extend_from_slice(&args[1..]);
+        let (ok, _, err) = raftcart(&full);
+        assert!(!ok, "{args:?} should fail");
+        assert!(err.contains(expected), "{args:?}: {err}");
+    }
+
+    // A learner that has not caught up cannot be promoted: node 5 is frozen
+    // (its socket still accepts connections) so it receives nothing.
+    c.spawn_node(5).await;
+    let pid = c.extra_pid(5);
+    kill(pid, Signal::SIGSTOP).unwrap();
+    let (ok, _, err) = raftcart(&[
+        "cluster",
+        "add-learner",
+        "--addr",
+        &addr,
+        "--id",
+        "5",
+        "--api",
+        &c.api_addr(5),
+        "--raft",
+        &c.raft_addr(5),
+    ]);
+    assert!(ok, "{err}");
+    let (ok, _, err) = raftcart(&["cluster", "promote", "--addr", &addr, "--id", "5"]);
+    assert!(!ok);
+    assert!(err.contains("has not caught up"), "{err}");
+    kill(pid, Signal::SIGCONT).unwrap();
+
+    // Removing voters down to the last one, then the last is refused.
+    for id in [5, 2, 3] {
+        let (ok, _, err) = raftcart(&[
+            "cluster",
+            "remove",
+            "--addr",
+            &addr,
+            "--id",
+            &id.to_string(),
+        ]);
+        assert!(ok, "remove {id}: {err}");
+    }
+    let (ok, _, err) = raftcart(&["cluster", "remove", "--addr", &addr, "--id", "1"]);
+    assert!(!ok);
+    assert!(err.contains("last voter"), "{err}");
+    // And the one-node cluster still takes writes.
+    let (s, _) = c.call(Method::POST, &addr, "/payment/batch_init/1/1").await;
+    assert_eq!(s, 200);
 }

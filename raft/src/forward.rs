@@ -14,6 +14,7 @@ use raftcart_domain::{answer, Command, Outcome, Proposal, Query, RequestId, Stat
 use serde::{Deserialize, Serialize};
 
 use crate::codec;
+use crate::membership::{self, MembershipOp};
 use crate::types::{NodeId, Raft};
 
 pub const PATH_FORWARD: &str = "/raft/forward";
@@ -27,6 +28,7 @@ pub enum Op {
     Read {
         query: Query,
     },
+    Membership(MembershipOp),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -127,6 +129,10 @@ impl Executor {
         .await
     }
 
+    pub async fn change_membership(&self, op: MembershipOp) -> Result<Outcome, ClusterError> {
+        self.run(Op::Membership(op)).await
+    }
+
     pub async fn read(
         &self,
         query: Query,
@@ -200,6 +206,7 @@ impl Executor {
                 }
                 Err(e) => Attempt::Unavailable(e.to_string()),
             },
+            Op::Membership(op) => membership::run(&self.raft, op).await,
         }
     }
 

@@ -3,11 +3,13 @@
 
 pub mod codec;
 pub mod forward;
+pub mod membership;
 pub mod network;
 pub mod rpc_server;
 pub mod status;
 pub mod types;
 
 pub use forward::{ClusterError, Consistency, Executor, ExecutorConfig, Op};
+pub use membership::MembershipOp;
 pub use status::{ClusterStatus, MemberStatus};
 pub use types::{NodeId, NodeInfo, Raft, TypeConfig};

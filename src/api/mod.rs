@@ -65,6 +65,12 @@ pub fn router(state: AppState) -> Router {
             post(batch_init_orders),
         )
         .route("/cluster/status", get(cluster_status))
+        .route(
+            "/cluster/add-learner/{id}/{api_addr}/{raft_addr}",
+            post(add_learner),
+        )
+        .route("/cluster/promote/{id}", post(promote))
+        .route("/cluster/remove/{id}", post(remove_member))
         .fallback(error::unknown_route)
         .method_not_allowed_fallback(error::wrong_method)
         .with_state(state)

@@ -21,6 +21,8 @@ pub struct Cluster {
     extra: Vec<String>,
     up: std::sync::Mutex<Option<Child>>,
     launches: u32,
+    /// Nodes started outside `up` (to grow the cluster).
+    extra_nodes: std::sync::Mutex<Vec<(u64, Child)>>,
     pub http: reqwest::Client,
 }
 
@@ -34,6 +36,7 @@ impl Cluster {
             extra: extra.iter().map(|s| s.to_string()).collect(),
             up: std::sync::Mutex::new(None),
             launches: 0,
+            extra_nodes: std::sync::Mutex::new(Vec::new()),
             http: reqwest::Client::builder()
                 .pool_max_idle_per_host(64)
                 .build()
@@ -125,6 +128,51 @@ impl Cluster {
         kill(Pid::from_raw(self.node_pid(id)), Signal::SIGKILL).expect("SIGKILL a node");
     }
 
+    /// Raft address of node `id` (base+10+id).
+    pub fn raft_addr(&self, id: u64) -> String {
+        format!("127.0.0.1:{}", self.base_port as u64 + 10 + id)
+    }
+
+    pub fn api_addr(&self, id: u64) -> String {
+        format!("127.0.0.1:{}", self.base_port as u64 + id)
+    }
+
+    /// Starts an empty node `id` outside the cluster and waits until it
+    /// answers, ready to be added.
+    pub async fn spawn_node(&self, id: u64) {
+        let log = std::fs::File::create(self.dir.path().join(format!("extra{id}.log"))).unwrap();
+        let child = Command::new(env!("CARGO_BIN_EXE_raftcart"))
+            .arg("node")
+            .args(["--id", &id.to_string()])
+            .args(["--api", &self.api_addr(id)])
+            .args(["--raft", &self.raft_addr(id)])
+            .arg("--data-dir")
+            .arg(self.dir.path().join(format!("extra{id}")))
+            .args(&self.extra)
+            .stdout(Stdio::from(log.try_clone().unwrap()))
+            .stderr(Stdio::from(log))
+            .spawn()
+            .expect("starting a node");
+        self.extra_nodes.lock().unwrap().push((id, child));
+        for _ in 0..100 {
+            if self.status(id).await.is_some() {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!("node {id} did not start");
+    }
+
+    /// Pid of a node started by `spawn_node`.
+    pub fn extra_pid(&self, id: u64) -> Pid {
+        let nodes = self.extra_nodes.lock().unwrap();
+        let (_, child) = nodes
+            .iter()
+            .find(|(n, _)| *n == id)
+            .expect("a spawned node");
+        Pid::from_raw(child.id() as i32)
+    }
+
     pub fn freeze_node(&self, id: u64) {
         kill(Pid::from_raw(self.node_pid(id)), Signal::SIGSTOP).expect("SIGSTOP a node");
     }
@@ -206,6 +254,10 @@ impl Cluster {
 impl Drop for Cluster {
     fn drop(&mut self) {
         self.kill_all();
+        for (_, mut node) in self.extra_nodes.lock().unwrap().drain(..) {
+            let _ = node.kill();
+            let _ = node.wait();
+        }
         // Nodes outlive a SIGKILLed `up` only if they left its group; make sure.
         for id in 1..=self.nodes {
             if let Ok(pid) = std::fs::read_to_string(self.data_dir().join(format!("node{id}.pid")))

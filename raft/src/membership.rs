@@ -1,0 +1,137 @@
+//! Membership changes, run on the leader: add a learner, promote it to
+//! voter, remove a member. Each is refused with a clear reason before
+//! openraft is asked, and each goes through openraft's joint consensus.
+
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+use openraft::error::{ChangeMembershipError, ClientWriteError, RaftError};
+use openraft::ChangeMembers;
+use raftcart_domain::{Refusal, Reply};
+use serde::{Deserialize, Serialize};
+
+use crate::forward::Attempt;
+use crate::types::{NodeId, NodeInfo, Raft};
+
+/// A learner may be promoted only when at most this many entries behind.
+pub const MAX_PROMOTE_LAG: u64 = 100;
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum MembershipOp {
+    AddLearner { id: NodeId, info: NodeInfo },
+    Promote { id: NodeId },
+    Remove { id: NodeId },
+}
+
+fn refused(why: String) -> Attempt {
+    Attempt::Done(Err(Refusal::Invalid(why)))
+}
+
+fn done(msg: String) -> Attempt {
+    Attempt::Done(Ok(Reply::Done { msg }))
+}
+
+struct View {
+    voters: BTreeSet<NodeId>,
+    members: BTreeSet<NodeId>,
+    last_log: u64,
+    matched: Option<u64>,
+}
+
+fn view(raft: &Raft, id: NodeId) -> View {
+    let metrics = raft.metrics();
+    let m = metrics.borrow();
+    let membership = m.membership_config.membership();
+    View {
+        voters: membership.voter_ids().collect(),
+        members: membership.nodes().map(|(n, _)| *n).collect(),
+        last_log: m.last_log_index.unwrap_or(0),
+        matched: m
+            .replication
+            .as_ref()
+            .and_then(|r| r.get(&id).cloned().flatten())
+            .map(|l| l.index),
+    }
+}
+
+pub async fn run(raft: &Raft, op: &MembershipOp) -> Attempt {
+    let id = match op {
+        MembershipOp::AddLearner { id, .. }
+        | MembershipOp::Promote { id }
+        | MembershipOp::Remove { id } => *id,
+    };
+    let v = view(raft, id);
+    let change = match op {
+        MembershipOp::AddLearner { id, info } => {
+            if v.members.contains(id) {
+                return refused(format!("node {id} is already a member"));
+            }
+            let reachable = tokio::time::timeout(
+                Duration::from_secs(1),
+                tokio::net::TcpStream::connect(&info.raft_addr),
+            )
+            .await;
+            if !matches!(reachable, Ok(Ok(_))) {
+                return refused(format!(
+                    "node {id}'s Raft address {} is unreachable",
+                    info.raft_addr
+                ));
+            }
+            // Not blocking: the learner catches up in the background and
+            // `cluster status` shows its lag.
+            return match raft.add_learner(*id, info.clone(), false).await {
+                Ok(_) => done(format!("node {id} added as a learner")),
+                Err(e) => write_error(e),
+            };
+        }
+        MembershipOp::Promote { id } => {
+            if !v.members.contains(id) {
+                return Attempt::Done(Err(Refusal::NotFound(format!("node {id} is not a member"))));
+            }
+            if v.voters.contains(id) {
+                return done(format!("node {id} is already a voter"));
+            }
+            let behind = v.last_log.saturating_sub(v.matched.unwrap_or(0));
+            if v.matched.is_none() || behind > MAX_PROMOTE_LAG {
+                return refused(format!(
+                    "node {id} has not caught up: {behind} entries behind (at most {MAX_PROMOTE_LAG})"
+                ));
+            }
+            ChangeMembers::AddVoterIds(BTreeSet::from([*id]))
+        }
+        MembershipOp::Remove { id } => {
+            if !v.members.contains(id) {
+                return Attempt::Done(Err(Refusal::NotFound(format!("node {id} is not a member"))));
+            }
+            if v.voters.contains(id) {
+                if v.voters.len() == 1 {
+                    return refused(format!("node {id} is the last voter"));
+                }
+                ChangeMembers::RemoveVoters(BTreeSet::from([*id]))
+            } else {
+                ChangeMembers::RemoveNodes(BTreeSet::from([*id]))
+            }
+        }
+    };
+    match raft.change_membership(change, false).await {
+        Ok(_) => done(match op {
+            MembershipOp::Promote { id } => format!("node {id} is now a voter"),
+            _ => format!("node {id} removed"),
+        }),
+        Err(e) => write_error(e),
+    }
+}
+
+fn write_error(e: RaftError<NodeId, ClientWriteError<NodeId, NodeInfo>>) -> Attempt {
+    match e {
+        RaftError::APIError(ClientWriteError::ForwardToLeader(f)) => {
+            Attempt::NotLeader(f.leader_id)
+        }
+        // The previous change is still committing: retry within the wait.
+        RaftError::APIError(ClientWriteError::ChangeMembershipError(
+            ChangeMembershipError::InProgress(p),
+        )) => Attempt::Unavailable(p.to_string()),
+        RaftError::APIError(ClientWriteError::ChangeMembershipError(e)) => refused(e.to_string()),
+        other => Attempt::Unavailable(other.to_string()),
+    }
+}
