@@ -3,10 +3,12 @@
 //! anything is touched.
 
 use openraft::storage::RaftStateMachine;
-use openraft::{CommittedLeaderId, Entry, EntryPayload, LogId, RaftSnapshotBuilder};
+use std::path::Path;
+
+use openraft::{CommittedLeaderId, Entry, EntryPayload, LogId, RaftSnapshotBuilder, Snapshot};
 use raftcart_domain::{Command, Proposal, Reply, StateRead};
 use raftcart_raft::TypeConfig;
-use raftcart_storage::open;
+use raftcart_storage::{open, StateMachine, StateView};
 
 fn entry(index: u64, command: Command) -> Entry<TypeConfig> {
     Entry {
@@ -113,18 +115,24 @@ async fn applied_entries_survive_a_reopen() {
     );
 }
 
-#[tokio::test]
-async fn snapshot_installs_into_a_fresh_node() {
-    let a = tempfile::tempdir().unwrap();
-    let b = tempfile::tempdir().unwrap();
-    let (_la, mut sm_a, view_a) = open(a.path()).unwrap();
-    sm_a.apply(workload()).await.unwrap();
-    let snapshot = sm_a
+/// A state machine in `dir` that applied `workload()`, and its snapshot.
+async fn workload_snapshot(dir: &Path) -> (StateMachine, StateView, Snapshot<TypeConfig>) {
+    let (_log, mut sm, view) = open(dir).unwrap();
+    sm.apply(workload()).await.unwrap();
+    let snapshot = sm
         .get_snapshot_builder()
         .await
         .build_snapshot()
         .await
         .unwrap();
+    (sm, view, snapshot)
+}
+
+#[tokio::test]
+async fn snapshot_installs_into_a_fresh_node() {
+    let a = tempfile::tempdir().unwrap();
+    let b = tempfile::tempdir().unwrap();
+    let (mut sm_a, view_a, snapshot) = workload_snapshot(a.path()).await;
     assert_eq!(snapshot.meta.last_log_id.map(|l| l.index), Some(5));
 
     // The current snapshot is kept on disk.
@@ -165,14 +173,7 @@ async fn snapshot_installs_into_a_fresh_node() {
 async fn a_snapshot_whose_metadata_disagrees_is_refused_untouched() {
     let a = tempfile::tempdir().unwrap();
     let b = tempfile::tempdir().unwrap();
-    let (_la, mut sm_a, _) = open(a.path()).unwrap();
-    sm_a.apply(workload()).await.unwrap();
-    let snapshot = sm_a
-        .get_snapshot_builder()
-        .await
-        .build_snapshot()
-        .await
-        .unwrap();
+    let (_sm_a, _, snapshot) = workload_snapshot(a.path()).await;
 
     let (_lb, mut sm_b, view_b) = open(b.path()).unwrap();
     sm_b.apply(vec![entry(1, Command::BatchInitUsers { n: 1, credit: 7 })])
