@@ -3,8 +3,10 @@
 mod api;
 mod cluster_cli;
 mod gateway;
+mod layout;
 mod node;
 mod peers;
+mod restore;
 mod signals;
 mod up;
 
@@ -15,7 +17,10 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 
+use crate::cluster_cli::ClusterCmd;
+use crate::layout::Layout;
 use crate::peers::Peer;
+use crate::restore::RestoreArgs;
 
 #[derive(Parser)]
 #[command(
@@ -42,63 +47,8 @@ enum Cmd {
     /// Operate a running cluster.
     #[command(subcommand)]
     Cluster(ClusterCmd),
-}
-
-#[derive(Subcommand)]
-enum ClusterCmd {
-    /// Members, leader, term, and each member's log, applied index and lag.
-    Status {
-        /// Any node's API address.
-        #[arg(long, default_value = "http://127.0.0.1:8001", env = "RAFTCART_ADDR")]
-        addr: String,
-        /// Print JSON instead of a table.
-        #[arg(long)]
-        json: bool,
-    },
-    /// Add an empty node as a learner; it catches up in the background.
-    AddLearner {
-        #[arg(long, default_value = "http://127.0.0.1:8001", env = "RAFTCART_ADDR")]
-        addr: String,
-        #[arg(long)]
-        id: u64,
-        /// The new node's API address, HOST:PORT.
-        #[arg(long)]
-        api: String,
-        /// The new node's Raft address, HOST:PORT.
-        #[arg(long)]
-        raft: String,
-    },
-    /// Make a learner that has caught up a voter.
-    Promote {
-        #[arg(long, default_value = "http://127.0.0.1:8001", env = "RAFTCART_ADDR")]
-        addr: String,
-        #[arg(long)]
-        id: u64,
-    },
-    /// Remove a voter or a learner from the cluster.
-    Remove {
-        #[arg(long, default_value = "http://127.0.0.1:8001", env = "RAFTCART_ADDR")]
-        addr: String,
-        #[arg(long)]
-        id: u64,
-    },
-}
-
-impl ClusterCmd {
-    /// (node to ask, path) of a membership change.
-    fn change(&self) -> Option<(&str, String)> {
-        match self {
-            ClusterCmd::Status { .. } => None,
-            ClusterCmd::AddLearner {
-                addr,
-                id,
-                api,
-                raft,
-            } => Some((addr, format!("/cluster/add-learner/{id}/{api}/{raft}"))),
-            ClusterCmd::Promote { addr, id } => Some((addr, format!("/cluster/promote/{id}"))),
-            ClusterCmd::Remove { addr, id } => Some((addr, format!("/cluster/remove/{id}"))),
-        }
-    }
+    /// Seed a new cluster's data directories from a backup.
+    Restore(RestoreArgs),
 }
 
 #[derive(Args)]
@@ -106,18 +56,10 @@ struct UpArgs {
     /// Where the nodes keep their data and logs.
     #[arg(long, default_value = "./data", env = "RAFTCART_DATA_DIR")]
     data_dir: PathBuf,
-    #[arg(long, default_value_t = 3)]
-    nodes: u64,
-    #[arg(long, default_value = "127.0.0.1")]
-    host: String,
+    #[command(flatten)]
+    layout: Layout,
     #[arg(long, default_value_t = 8000)]
     gateway_port: u16,
-    /// First node's API port; node N listens on this + N - 1.
-    #[arg(long, default_value_t = 8001)]
-    api_port: u16,
-    /// First node's Raft port; node N listens on this + N - 1.
-    #[arg(long, default_value_t = 9001)]
-    raft_port: u16,
     #[command(flatten)]
     tuning: Tuning,
 }
@@ -215,11 +157,8 @@ async fn main() -> anyhow::Result<()> {
         Cmd::Up(a) => {
             up::run(up::UpConfig {
                 data_dir: a.data_dir,
-                nodes: a.nodes,
-                host: a.host,
+                layout: a.layout,
                 gateway_port: a.gateway_port,
-                api_port: a.api_port,
-                raft_port: a.raft_port,
                 node_args: a.tuning.to_args(),
                 leader_wait: Duration::from_millis(a.tuning.leader_wait_ms),
             })
@@ -241,22 +180,8 @@ async fn main() -> anyhow::Result<()> {
             })
             .await
         }
-        Cmd::Cluster(cmd) if cmd.change().is_some() => {
-            let (addr, path) = cmd.change().expect("checked above");
-            let reply = cluster_cli::change(addr, &path).await?;
-            println!("{}", reply["msg"].as_str().unwrap_or_default());
-            Ok(())
-        }
-        Cmd::Cluster(ClusterCmd::Status { addr, json }) => {
-            let report = cluster_cli::status(&addr).await?;
-            if json {
-                println!("{}", serde_json::to_string_pretty(&report)?);
-            } else {
-                cluster_cli::print_human(&report);
-            }
-            Ok(())
-        }
-        Cmd::Cluster(_) => unreachable!("every membership change is handled above"),
+        Cmd::Cluster(cmd) => cluster_cli::run(cmd).await,
+        Cmd::Restore(a) => restore::run(a),
         Cmd::Gateway(a) => {
             let gateway =
                 gateway::Gateway::new(a.backends, Duration::from_millis(a.leader_wait_ms));

@@ -54,7 +54,7 @@ pub async fn run(c: NodeConfig) -> anyhow::Result<()> {
     let executor = Arc::new(Executor::new(
         c.id,
         raft.clone(),
-        Arc::new(view),
+        Arc::new(view.clone()),
         ExecutorConfig {
             leader_wait: c.leader_wait,
         },
@@ -82,6 +82,7 @@ pub async fn run(c: NodeConfig) -> anyhow::Result<()> {
             api_listener,
             api::router(AppState {
                 executor: executor.clone(),
+                view,
             }),
         )
         .with_graceful_shutdown(stopped(stop_rx))

@@ -15,36 +15,24 @@ use raftcart_raft::ClusterStatus;
 use tokio::process::{Child, Command};
 
 use crate::gateway::Gateway;
+use crate::layout::{node_dir, Layout};
 use crate::peers::Peer;
 
 #[derive(Debug, Clone)]
 pub struct UpConfig {
     pub data_dir: PathBuf,
-    pub nodes: u64,
-    pub host: String,
+    pub layout: Layout,
     pub gateway_port: u16,
-    pub api_port: u16,
-    pub raft_port: u16,
     /// Extra flags passed to every `raftcart node`.
     pub node_args: Vec<String>,
     pub leader_wait: Duration,
 }
 
 pub async fn run(c: UpConfig) -> anyhow::Result<()> {
-    anyhow::ensure!(
-        (1..=9).contains(&c.nodes),
-        "--nodes must be between 1 and 9"
-    );
+    let peers = c.layout.peers()?;
     fs::create_dir_all(&c.data_dir)
         .with_context(|| format!("creating {}", c.data_dir.display()))?;
     let data_dir = fs::canonicalize(&c.data_dir)?;
-    let peers: Vec<Peer> = (0..c.nodes)
-        .map(|i| Peer {
-            id: i + 1,
-            api_addr: format!("{}:{}", c.host, c.api_port as u64 + i),
-            raft_addr: format!("{}:{}", c.host, c.raft_port as u64 + i),
-        })
-        .collect();
 
     let exe = std::env::current_exe().context("finding the raftcart binary")?;
     let mut children = Vec::new();
@@ -52,7 +40,7 @@ pub async fn run(c: UpConfig) -> anyhow::Result<()> {
         children.push(spawn_node(&exe, &data_dir, peer, &peers, &c.node_args)?);
     }
 
-    let gateway_addr: SocketAddr = format!("{}:{}", c.host, c.gateway_port)
+    let gateway_addr: SocketAddr = format!("{}:{}", c.layout.host, c.gateway_port)
         .parse()
         .context("gateway address")?;
     let gateway = Gateway::new(
@@ -70,12 +58,11 @@ pub async fn run(c: UpConfig) -> anyhow::Result<()> {
     println!("  gateway (the course's clients): http://{gateway_addr}");
     for peer in &peers {
         println!(
-            "  node {}: api http://{}  raft {}  data {}/node{}  log {}/node{}.log",
+            "  node {}: api http://{}  raft {}  data {}  log {}/node{}.log",
             peer.id,
             peer.api_addr,
             peer.raft_addr,
-            data_dir.display(),
-            peer.id,
+            node_dir(&data_dir, peer.id).display(),
             data_dir.display(),
             peer.id
         );
@@ -153,7 +140,7 @@ fn spawn_node(
         .arg("--raft")
         .arg(&peer.raft_addr)
         .arg("--data-dir")
-        .arg(data_dir.join(format!("node{}", peer.id)));
+        .arg(node_dir(data_dir, peer.id));
     for p in peers {
         cmd.arg("--peer").arg(p.to_string());
     }

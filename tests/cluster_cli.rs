@@ -2,26 +2,13 @@
 
 mod common;
 
-use std::process::Command;
 use std::time::Duration;
 
 use common::checkout_load::{self, Fate};
-use common::Cluster;
+use common::{raftcart, Cluster};
 use nix::sys::signal::{kill, Signal};
 use reqwest::Method;
 use serde_json::Value;
-
-fn raftcart(args: &[&str]) -> (bool, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_raftcart"))
-        .args(args)
-        .output()
-        .expect("running raftcart");
-    (
-        out.status.success(),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn status_reports_members_leader_and_lag() {
@@ -261,4 +248,12 @@ async fn membership_errors_are_clear() {
     // And the one-node cluster still takes writes.
     let (s, _) = c.call(Method::POST, &addr, "/payment/batch_init/1/1").await;
     assert_eq!(s, 200);
+}
+
+#[test]
+fn transfer_leader_explains_the_alternative() {
+    let (ok, _, err) = raftcart(&["cluster", "transfer-leader", "--to", "2"]);
+    assert!(!ok);
+    assert!(err.contains("no leadership transfer"), "{err}");
+    assert!(err.contains("Moving the leader"), "{err}");
 }

@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::codec;
 use crate::membership::{self, MembershipOp};
-use crate::types::{NodeId, Raft};
+use crate::types::{NodeId, NodeInfo, Raft};
 
 pub const PATH_FORWARD: &str = "/raft/forward";
 
@@ -28,6 +28,8 @@ pub enum Op {
     Read {
         query: Query,
     },
+    /// Confirm leadership and name the commit point (see `catch_up`).
+    ReadIndex,
     Membership(MembershipOp),
 }
 
@@ -44,6 +46,8 @@ pub enum Consistency {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub enum Attempt {
     Done(Outcome),
+    /// The leader's commit point, as confirmed by a quorum.
+    ReadIndex(u64),
     /// This node is not the leader; it names the one it knows, if any.
     NotLeader(Option<NodeId>),
     /// No answer could be had in time (lost quorum, shutting down...). For a
@@ -122,7 +126,7 @@ impl Executor {
         request_id: RequestId,
         command: Command,
     ) -> Result<Outcome, ClusterError> {
-        self.run(Op::Write {
+        self.outcome(Op::Write {
             request_id,
             command,
         })
@@ -130,7 +134,30 @@ impl Executor {
     }
 
     pub async fn change_membership(&self, op: MembershipOp) -> Result<Outcome, ClusterError> {
-        self.run(Op::Membership(op)).await
+        self.outcome(Op::Membership(op)).await
+    }
+
+    /// Waits until this node has applied everything the cluster had
+    /// committed when it was called: a local read afterwards sees every
+    /// write acknowledged before. Returns the index waited for.
+    pub async fn catch_up(&self) -> Result<u64, ClusterError> {
+        let started = Instant::now();
+        let index = match self.run(Op::ReadIndex).await? {
+            Attempt::ReadIndex(index) => index,
+            other => return Err(unexpected(other)),
+        };
+        let wait = self.config.leader_wait.saturating_sub(started.elapsed());
+        self.raft
+            .wait(Some(wait))
+            .applied_index_at_least(Some(index), "catch up")
+            .await
+            .map_err(|e| {
+                ClusterError::Unavailable(format!(
+                    "node {} did not apply up to index {index} in time: {e}",
+                    self.id
+                ))
+            })?;
+        Ok(index)
     }
 
     pub async fn read(
@@ -140,12 +167,20 @@ impl Executor {
     ) -> Result<Outcome, ClusterError> {
         match consistency {
             Consistency::Stale => Ok(answer(&*self.reader, &query)),
-            Consistency::Linearizable => self.run(Op::Read { query }).await,
+            Consistency::Linearizable => self.outcome(Op::Read { query }).await,
+        }
+    }
+
+    async fn outcome(&self, op: Op) -> Result<Outcome, ClusterError> {
+        match self.run(op).await? {
+            Attempt::Done(outcome) => Ok(outcome),
+            other => Err(unexpected(other)),
         }
     }
 
     /// Tries the leader, following leader changes, until the wait runs out.
-    async fn run(&self, op: Op) -> Result<Outcome, ClusterError> {
+    /// Returns the leader's answer: `Done` or `ReadIndex`.
+    async fn run(&self, op: Op) -> Result<Attempt, ClusterError> {
         let deadline = Instant::now() + self.config.leader_wait;
         let mut pause = Duration::from_millis(5);
         loop {
@@ -156,7 +191,7 @@ impl Executor {
                 None => Attempt::Unavailable("no leader elected".into()),
             };
             let problem = match attempt {
-                Attempt::Done(outcome) => return Ok(outcome),
+                answer @ (Attempt::Done(_) | Attempt::ReadIndex(_)) => return Ok(answer),
                 Attempt::NotLeader(_) => "the leader changed".to_string(),
                 Attempt::Unavailable(why) => why,
             };
@@ -201,10 +236,11 @@ impl Executor {
             }
             Op::Read { query } => match self.raft.ensure_linearizable().await {
                 Ok(_) => Attempt::Done(answer(&*self.reader, query)),
-                Err(RaftError::APIError(CheckIsLeaderError::ForwardToLeader(f))) => {
-                    Attempt::NotLeader(f.leader_id)
-                }
-                Err(e) => Attempt::Unavailable(e.to_string()),
+                Err(e) => not_confirmed(e),
+            },
+            Op::ReadIndex => match self.raft.get_read_log_id().await {
+                Ok((read, _)) => Attempt::ReadIndex(read.map_or(0, |l| l.index)),
+                Err(e) => not_confirmed(e),
             },
             Op::Membership(op) => membership::run(&self.raft, op).await,
         }
@@ -269,6 +305,20 @@ impl Executor {
             Err(e) => Attempt::Unavailable(format!("leader {leader} reply cut: {e}")),
         }
     }
+}
+
+/// Leadership could not be confirmed with a quorum.
+fn not_confirmed(e: RaftError<NodeId, CheckIsLeaderError<NodeId, NodeInfo>>) -> Attempt {
+    match e {
+        RaftError::APIError(CheckIsLeaderError::ForwardToLeader(f)) => {
+            Attempt::NotLeader(f.leader_id)
+        }
+        e => Attempt::Unavailable(e.to_string()),
+    }
+}
+
+fn unexpected(answer: Attempt) -> ClusterError {
+    ClusterError::Unavailable(format!("unexpected answer from the leader: {answer:?}"))
 }
 
 fn now_ms() -> u64 {

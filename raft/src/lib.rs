@@ -6,6 +6,7 @@ pub mod forward;
 pub mod membership;
 pub mod network;
 pub mod rpc_server;
+pub mod snapshot_now;
 pub mod status;
 pub mod types;
 

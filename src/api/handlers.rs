@@ -2,11 +2,8 @@
 
 use axum::extract::State;
 use axum::http::HeaderMap;
-use axum::response::{IntoResponse, Response};
-use axum::Json;
+use axum::response::Response;
 use raftcart_domain::{Command, Query};
-use raftcart_raft::status::cluster_status as status_of;
-use raftcart_raft::{MembershipOp, NodeInfo};
 
 use super::error::ApiError;
 use super::params::{Params, ReadConsistency, MAX_ID_LEN};
@@ -15,7 +12,7 @@ use super::AppState;
 
 pub const IDEMPOTENCY_KEY: &str = "idempotency-key";
 
-type ApiResult = Result<Response, ApiError>;
+pub(super) type ApiResult = Result<Response, ApiError>;
 
 /// The request id that makes retries of this write apply once: the
 /// client's `Idempotency-Key` if it sent one, otherwise a fresh one.
@@ -253,41 +250,4 @@ pub async fn batch_init_orders(
 fn rand_seed() -> u64 {
     let bytes = uuid::Uuid::new_v4().into_bytes();
     u64::from_le_bytes(bytes[..8].try_into().expect("uuid has 16 bytes"))
-}
-
-pub async fn cluster_status(State(s): State<AppState>) -> Response {
-    Json(status_of(s.executor.raft())).into_response()
-}
-
-async fn change_membership(state: &AppState, op: MembershipOp) -> ApiResult {
-    respond(state.executor.change_membership(op).await?)
-}
-
-fn address(p: &Params, i: usize, name: &str) -> Result<String, ApiError> {
-    let addr = p.id(i, name)?;
-    match addr.rsplit_once(':') {
-        Some((host, port)) if !host.is_empty() && port.parse::<u16>().is_ok() => Ok(addr),
-        _ => Err(ApiError::bad_request(format!(
-            "{name} must be HOST:PORT, got {addr:?}"
-        ))),
-    }
-}
-
-pub async fn add_learner(State(s): State<AppState>, p: Params) -> ApiResult {
-    let id = p.number(0, "node id")?;
-    let info = NodeInfo {
-        api_addr: address(&p, 1, "api_addr")?,
-        raft_addr: address(&p, 2, "raft_addr")?,
-    };
-    change_membership(&s, MembershipOp::AddLearner { id, info }).await
-}
-
-pub async fn promote(State(s): State<AppState>, p: Params) -> ApiResult {
-    let id = p.number(0, "node id")?;
-    change_membership(&s, MembershipOp::Promote { id }).await
-}
-
-pub async fn remove_member(State(s): State<AppState>, p: Params) -> ApiResult {
-    let id = p.number(0, "node id")?;
-    change_membership(&s, MembershipOp::Remove { id }).await
 }

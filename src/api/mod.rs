@@ -3,6 +3,7 @@
 //! Each handler reads its path, builds one command or query, and hands it
 //! to the executor, which runs it on the leader (forwarding if need be).
 
+mod cluster;
 mod error;
 mod handlers;
 mod params;
@@ -13,13 +14,17 @@ use std::sync::Arc;
 use axum::routing::{get, post};
 use axum::Router;
 use raftcart_raft::Executor;
+use raftcart_storage::StateView;
 
 #[derive(Clone)]
 pub struct AppState {
     pub executor: Arc<Executor>,
+    /// This node's state machine, for backups.
+    pub view: StateView,
 }
 
 pub fn router(state: AppState) -> Router {
+    use cluster::*;
     use handlers::*;
     Router::new()
         .route("/stock/item/create/{price}", post(create_item))
@@ -71,6 +76,8 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/cluster/promote/{id}", post(promote))
         .route("/cluster/remove/{id}", post(remove_member))
+        .route("/cluster/snapshot", post(snapshot))
+        .route("/cluster/backup", get(backup))
         .fallback(error::unknown_route)
         .method_not_allowed_fallback(error::wrong_method)
         .with_state(state)

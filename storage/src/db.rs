@@ -1,6 +1,6 @@
 //! Opening the database.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use rocksdb::{ColumnFamilyDescriptor, Options, DB};
@@ -15,6 +15,17 @@ use crate::state_view::StateView;
 /// the log store and state machine for openraft, and a read view of the
 /// state machine for serving queries.
 pub fn open(dir: &Path) -> Result<(LogStore, StateMachine, StateView)> {
+    let db = open_db(dir)?;
+    let view = StateView::new(db.clone());
+    let sm = StateMachine::open(db.clone(), snapshot_file(dir))?;
+    Ok((LogStore::new(db), sm, view))
+}
+
+pub(crate) fn snapshot_file(dir: &Path) -> PathBuf {
+    dir.join("snapshot")
+}
+
+pub(crate) fn open_db(dir: &Path) -> Result<Arc<DB>> {
     std::fs::create_dir_all(dir).map_err(read_sm)?;
     let mut opts = Options::default();
     opts.create_if_missing(true);
@@ -23,8 +34,7 @@ pub fn open(dir: &Path) -> Result<(LogStore, StateMachine, StateView)> {
     let cfs = [CF_LOG, CF_META, CF_SM]
         .into_iter()
         .map(|name| ColumnFamilyDescriptor::new(name, Options::default()));
-    let db = Arc::new(DB::open_cf_descriptors(&opts, dir.join("db"), cfs).map_err(read_sm)?);
-    let view = StateView::new(db.clone());
-    let sm = StateMachine::open(db.clone(), dir.join("snapshot"))?;
-    Ok((LogStore::new(db), sm, view))
+    Ok(Arc::new(
+        DB::open_cf_descriptors(&opts, dir.join("db"), cfs).map_err(read_sm)?,
+    ))
 }

@@ -10,6 +10,7 @@
 // helpers here return the same type rather than converting at every call.
 #![allow(clippy::result_large_err)]
 
+mod backup;
 mod db;
 mod error;
 mod keys;
@@ -18,6 +19,7 @@ mod snapshot;
 mod state_machine;
 mod state_view;
 
+pub use backup::{Backup, BackupError, Summary};
 pub use db::open;
 pub use log_store::LogStore;
 pub use state_machine::StateMachine;

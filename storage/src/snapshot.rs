@@ -23,11 +23,17 @@ struct SnapshotFile {
     data: Vec<u8>,
 }
 
-/// Captures the state machine. Data, last applied log id and membership are
-/// all read from the same RocksDB snapshot, so the metadata can never be
-/// older than the data (which would make entries apply twice after an
-/// install).
-pub(crate) fn build(db: &DB, file: &Path) -> Result<Snapshot> {
+/// The state machine as one RocksDB view saw it.
+pub(crate) struct Capture {
+    pub last_log_id: Option<LogId>,
+    pub last_membership: StoredMembership,
+    pub pairs: Pairs,
+}
+
+/// Reads data, last applied log id and membership from the same RocksDB
+/// snapshot, so the metadata can never be older than the data (which would
+/// make entries apply twice after an install).
+pub(crate) fn capture(db: &DB) -> Result<Capture> {
     let cf = db.cf_handle(CF_SM).expect("sm column family exists");
     let view = db.snapshot();
     let get = |key: &[u8]| view.get_cf(cf, key).map_err(error::read_sm);
@@ -44,7 +50,20 @@ pub(crate) fn build(db: &DB, file: &Path) -> Result<Snapshot> {
         let (k, v) = item.map_err(error::read_sm)?;
         pairs.push((k.to_vec(), v.to_vec()));
     }
-    drop(view);
+    Ok(Capture {
+        last_log_id,
+        last_membership,
+        pairs,
+    })
+}
+
+/// Captures the state machine into the snapshot file.
+pub(crate) fn build(db: &DB, file: &Path) -> Result<Snapshot> {
+    let Capture {
+        last_log_id,
+        last_membership,
+        pairs,
+    } = capture(db)?;
     let data = codec::encode(&pairs).map_err(error::write_snapshot)?;
 
     // Applied state reaches disk (through the WAL) before a snapshot lets

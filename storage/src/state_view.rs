@@ -20,6 +20,10 @@ impl StateView {
         StateView { db }
     }
 
+    pub(crate) fn db(&self) -> &DB {
+        &self.db
+    }
+
     pub(crate) fn get<T: DeserializeOwned>(&self, key: &[u8]) -> Option<T> {
         let cf = self.db.cf_handle(CF_SM).expect("sm column family exists");
         match self.db.get_pinned_cf(cf, key) {

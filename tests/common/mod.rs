@@ -29,7 +29,34 @@ pub struct Cluster {
 impl Cluster {
     /// Gateway on `base_port`, node APIs on base+1.., Raft on base+11...
     pub async fn start(base_port: u16, extra: &[&str]) -> Cluster {
-        let mut c = Cluster {
+        let mut c = Cluster::new(base_port, extra);
+        c.launch().await;
+        c
+    }
+
+    /// A new cluster seeded by `raftcart restore` from a backup file.
+    pub async fn start_restored(base_port: u16, backup: &std::path::Path) -> Cluster {
+        let mut c = Cluster::new(base_port, &[]);
+        let out = Command::new(env!("CARGO_BIN_EXE_raftcart"))
+            .arg("restore")
+            .arg("--from")
+            .arg(backup)
+            .arg("--data-dir")
+            .arg(c.data_dir())
+            .args(c.port_flags())
+            .output()
+            .expect("running raftcart restore");
+        assert!(
+            out.status.success(),
+            "restore failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        c.launch().await;
+        c
+    }
+
+    fn new(base_port: u16, extra: &[&str]) -> Cluster {
+        Cluster {
             dir: tempfile::tempdir().expect("temp dir"),
             base_port,
             nodes: 3,
@@ -41,9 +68,17 @@ impl Cluster {
                 .pool_max_idle_per_host(64)
                 .build()
                 .unwrap(),
-        };
-        c.launch().await;
-        c
+        }
+    }
+
+    /// The `up` / `restore` layout flags of this cluster's ports.
+    fn port_flags(&self) -> Vec<String> {
+        vec![
+            "--api-port".into(),
+            (self.base_port + 1).to_string(),
+            "--raft-port".into(),
+            (self.base_port + 11).to_string(),
+        ]
     }
 
     pub fn data_dir(&self) -> PathBuf {
@@ -60,8 +95,7 @@ impl Cluster {
             .arg("--data-dir")
             .arg(self.data_dir())
             .args(["--gateway-port", &self.base_port.to_string()])
-            .args(["--api-port", &(self.base_port + 1).to_string()])
-            .args(["--raft-port", &(self.base_port + 11).to_string()])
+            .args(self.port_flags())
             .args(&self.extra)
             .stdout(Stdio::from(log.try_clone().unwrap()))
             .stderr(Stdio::from(log))
@@ -268,6 +302,19 @@ impl Drop for Cluster {
             }
         }
     }
+}
+
+/// Runs the `raftcart` binary: (succeeded, stdout, stderr).
+pub fn raftcart(args: &[&str]) -> (bool, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_raftcart"))
+        .args(args)
+        .output()
+        .expect("running raftcart");
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
 }
 
 /// Credit of a user, read through the gateway (linearizable).

@@ -1,13 +1,13 @@
-//! `raftcart cluster ...`: operator commands against a running cluster.
-//!
-//! So far `status`: the cluster as the leader sees it, with every member's
-//! own view of how far it has applied.
+//! `raftcart cluster status`: the cluster as the leader sees it, with every
+//! member's own view of how far it has applied.
 
 use std::time::Duration;
 
 use anyhow::{bail, Context};
 use raftcart_raft::ClusterStatus;
 use serde::Serialize;
+
+use super::{client, http_base};
 
 #[derive(Debug, Serialize)]
 pub struct MemberReport {
@@ -30,14 +30,7 @@ pub struct ClusterReport {
     pub members: Vec<MemberReport>,
 }
 
-fn client() -> reqwest::Client {
-    reqwest::Client::builder()
-        .timeout(Duration::from_secs(2))
-        .build()
-        .expect("building an HTTP client with static settings")
-}
-
-async fn status_at(http: &reqwest::Client, base: &str) -> anyhow::Result<ClusterStatus> {
+pub(super) async fn status_at(http: &reqwest::Client, base: &str) -> anyhow::Result<ClusterStatus> {
     let url = format!("{}/cluster/status", base.trim_end_matches('/'));
     let resp = http
         .get(&url)
@@ -52,18 +45,10 @@ async fn status_at(http: &reqwest::Client, base: &str) -> anyhow::Result<Cluster
         .with_context(|| format!("{url} did not answer a cluster status"))
 }
 
-fn http_base(addr: &str) -> String {
-    if addr.starts_with("http://") || addr.starts_with("https://") {
-        addr.to_string()
-    } else {
-        format!("http://{addr}")
-    }
-}
-
 /// Asks `addr` who leads, then asks the leader (for replication progress)
 /// and every member (for its own applied index).
 pub async fn status(addr: &str) -> anyhow::Result<ClusterReport> {
-    let http = client();
+    let http = client(Duration::from_secs(2));
     let first = status_at(&http, &http_base(addr)).await?;
     let leader = match first.leader_id {
         Some(l) if l == first.node_id => Some(first.clone()),
@@ -130,32 +115,4 @@ pub fn print_human(r: &ClusterReport) {
             or_dash(m.snapshot_index),
         );
     }
-}
-
-/// Sends a membership change to `addr` (any node: it forwards to the
-/// leader) and returns the node's message, or its error as the error.
-pub async fn change(addr: &str, path: &str) -> anyhow::Result<serde_json::Value> {
-    // A change waits for a joint-consensus commit: allow more than a read.
-    let http = reqwest::Client::builder()
-        .timeout(Duration::from_secs(30))
-        .build()
-        .expect("building an HTTP client with static settings");
-    let url = format!("{}{path}", http_base(addr).trim_end_matches('/'));
-    let resp = http
-        .post(&url)
-        .send()
-        .await
-        .with_context(|| format!("{url} is unreachable"))?;
-    let status = resp.status();
-    let body: serde_json::Value = resp
-        .json()
-        .await
-        .with_context(|| format!("{url} answered {status} without a JSON body"))?;
-    if !status.is_success() {
-        bail!(
-            "{} ({status})",
-            body["error"].as_str().unwrap_or("unknown error")
-        );
-    }
-    Ok(body)
 }

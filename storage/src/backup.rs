@@ -1,0 +1,209 @@
+//! Backups: a consistent copy of the state machine taken from a running
+//! node, and a new node's data directory seeded from one.
+//!
+//! A backup file is a 16-byte header, the format version and a CRC-32 of
+//! the body (both little-endian u32), then the body: the last applied log
+//! id and every record of the state machine, from one RocksDB view.
+//!
+//! A restored directory holds the backup as a snapshot at a made-up log id
+//! `(term 0, node 0, index of the backup)` with the log purged up to it, and
+//! the new cluster's membership. Every node restored from the same file
+//! starts from the same log id with the same data; a node that starts empty
+//! instead is sent that snapshot by the leader. No entry of the old
+//! cluster's log is ever replayed.
+
+use std::collections::BTreeMap;
+use std::fs::{self, File};
+use std::path::{Path, PathBuf};
+
+use openraft::{CommittedLeaderId, Membership};
+use raftcart_raft::codec;
+use raftcart_raft::types::{LogId, StorageError, StoredMembership};
+use raftcart_raft::{NodeId, NodeInfo};
+use rocksdb::{WriteBatch, WriteOptions};
+use serde::Serialize;
+
+use crate::db;
+use crate::keys::{self, CF_META, CF_SM};
+use crate::snapshot::{self, Pairs};
+use crate::state_view::StateView;
+
+const MAGIC: &[u8; 16] = b"raftcart backup\n";
+const FORMAT: u32 = 1;
+const HEADER_LEN: usize = MAGIC.len() + 8;
+
+#[derive(Debug, thiserror::Error)]
+pub enum BackupError {
+    #[error("not a raftcart backup (the file does not start with the backup header)")]
+    NotABackup,
+    #[error("backup format {0} is not supported (this build reads format {FORMAT})")]
+    UnknownFormat(u32),
+    #[error("the backup is corrupt: {0}")]
+    Corrupt(String),
+    #[error("{0} already holds data: restore only into a new or empty directory")]
+    Occupied(PathBuf),
+    #[error("no members to restore for")]
+    NoMembers,
+    #[error("{0}")]
+    Io(#[from] std::io::Error),
+    #[error("storage: {0}")]
+    Storage(Box<StorageError>),
+}
+
+impl From<StorageError> for BackupError {
+    fn from(e: StorageError) -> Self {
+        BackupError::Storage(Box::new(e))
+    }
+}
+
+fn encoded<T: Serialize>(value: &T) -> Result<Vec<u8>, BackupError> {
+    codec::encode(value).map_err(|e| BackupError::Corrupt(e.to_string()))
+}
+
+/// The body: (last applied log id, records).
+type Body = (Option<LogId>, Pairs);
+
+/// How many records of each kind a backup holds.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct Summary {
+    pub users: u64,
+    pub items: u64,
+    pub orders: u64,
+    /// Remembered request ids (for exactly-once retries).
+    pub sessions: u64,
+}
+
+pub struct Backup {
+    applied: Option<LogId>,
+    pairs: Pairs,
+}
+
+impl Backup {
+    /// Copies the state machine from one RocksDB view. Blocking: reads
+    /// every record.
+    pub fn capture(view: &StateView) -> Result<Backup, BackupError> {
+        let c = snapshot::capture(view.db())?;
+        Ok(Backup {
+            applied: c.last_log_id,
+            pairs: c.pairs,
+        })
+    }
+
+    /// The log index the copy was taken at (every write up to it is in).
+    pub fn applied_index(&self) -> Option<u64> {
+        self.applied.map(|l| l.index)
+    }
+
+    pub fn summary(&self) -> Summary {
+        let mut s = Summary::default();
+        for (k, _) in &self.pairs {
+            let count = match &k[..k.len().min(2)] {
+                p if p == keys::USER => &mut s.users,
+                p if p == keys::ITEM => &mut s.items,
+                p if p == keys::ORDER => &mut s.orders,
+                p if p == keys::SESSION => &mut s.sessions,
+                _ => continue,
+            };
+            *count += 1;
+        }
+        s
+    }
+
+    /// The records, without the cluster's own metadata (applied log id and
+    /// membership), which differ between a cluster and one restored from it.
+    pub fn records(&self) -> Vec<(&[u8], &[u8])> {
+        self.pairs
+            .iter()
+            .filter(|(k, _)| k.as_slice() != keys::APPLIED && k.as_slice() != keys::MEMBERSHIP)
+            .map(|(k, v)| (k.as_slice(), v.as_slice()))
+            .collect()
+    }
+
+    pub fn encode(&self) -> Result<Vec<u8>, BackupError> {
+        let body = encoded(&(&self.applied, &self.pairs))?;
+        let mut out = Vec::with_capacity(HEADER_LEN + body.len());
+        out.extend_from_slice(MAGIC);
+        out.extend_from_slice(&FORMAT.to_le_bytes());
+        out.extend_from_slice(&crc32fast::hash(&body).to_le_bytes());
+        out.extend_from_slice(&body);
+        Ok(out)
+    }
+
+    pub fn decode(bytes: &[u8]) -> Result<Backup, BackupError> {
+        if bytes.len() < HEADER_LEN || &bytes[..MAGIC.len()] != MAGIC {
+            return Err(BackupError::NotABackup);
+        }
+        let word = |at: usize| u32::from_le_bytes(bytes[at..at + 4].try_into().expect("4 bytes"));
+        let format = word(MAGIC.len());
+        if format != FORMAT {
+            return Err(BackupError::UnknownFormat(format));
+        }
+        let body = &bytes[HEADER_LEN..];
+        if crc32fast::hash(body) != word(MAGIC.len() + 4) {
+            return Err(BackupError::Corrupt(
+                "checksum mismatch (truncated or damaged file)".into(),
+            ));
+        }
+        let (applied, pairs): Body =
+            codec::decode(body).map_err(|e| BackupError::Corrupt(e.to_string()))?;
+        Ok(Backup { applied, pairs })
+    }
+
+    /// Seeds `dir` (a node's data directory, new or empty) with this backup
+    /// for a cluster of `members`, all voters. Returns the log id the new
+    /// cluster starts from. Built in a side directory and renamed into
+    /// place, so an interrupted restore leaves nothing a node would start
+    /// from.
+    pub fn restore_into(
+        &self,
+        dir: &Path,
+        members: &BTreeMap<NodeId, NodeInfo>,
+    ) -> Result<LogId, BackupError> {
+        if members.is_empty() {
+            return Err(BackupError::NoMembers);
+        }
+        if dir.exists() && fs::read_dir(dir)?.next().is_some() {
+            return Err(BackupError::Occupied(dir.to_path_buf()));
+        }
+        let mut staging = dir.as_os_str().to_owned();
+        staging.push(".restoring");
+        let staging = PathBuf::from(staging);
+        if staging.exists() {
+            fs::remove_dir_all(&staging)?;
+        }
+
+        let start = LogId::new(
+            CommittedLeaderId::new(0, 0),
+            self.applied_index().unwrap_or(0),
+        );
+        let membership = StoredMembership::new(
+            Some(start),
+            Membership::new(vec![members.keys().copied().collect()], members.clone()),
+        );
+        {
+            let db = db::open_db(&staging)?;
+            let sm = db.cf_handle(CF_SM).expect("sm column family exists");
+            let meta = db.cf_handle(CF_META).expect("meta column family exists");
+            let mut batch = WriteBatch::default();
+            for (k, v) in self.records() {
+                batch.put_cf(sm, k, v);
+            }
+            batch.put_cf(sm, keys::APPLIED, encoded(&start)?);
+            batch.put_cf(sm, keys::MEMBERSHIP, encoded(&membership)?);
+            // The log "ends" where the snapshot does: openraft sees nothing
+            // to replay and sends the snapshot to members without it.
+            batch.put_cf(meta, keys::LAST_PURGED, encoded(&start)?);
+            batch.put_cf(meta, keys::COMMITTED, encoded(&Some(start))?);
+            let mut opts = WriteOptions::default();
+            opts.set_sync(true);
+            db.write_opt(batch, &opts)
+                .map_err(|e| BackupError::Io(std::io::Error::other(e)))?;
+            snapshot::build(&db, &db::snapshot_file(&staging))?;
+        }
+        fs::rename(&staging, dir)?;
+        if let Some(parent) = dir.parent().filter(|p| !p.as_os_str().is_empty()) {
+            File::open(parent)?.sync_all()?;
+        }
+        Ok(start)
+    }
+}
