@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs every test: formatting and lints, domain unit and property tests,
-# openraft's storage suite, and the integration tests on real clusters.
+# openraft's storage suite, the integration tests on real clusters, and the
+# fault-injection suite (jepsen/: its checker's tests, then every nemesis).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/prereqs.sh
@@ -13,5 +14,9 @@ step "cargo clippy -D warnings"
 cargo clippy --workspace --all-targets -- -D warnings
 step "cargo test (unit, property, storage suite, clusters)"
 cargo test --workspace
+step "jepsen checker unit tests"
+(cd jepsen && python3 -m unittest discover -s tests)
+step "jepsen: every nemesis alone, 20 s each"
+bash jepsen/run.sh --nemesis all --time 20
 echo
 echo "all tests passed"

@@ -1,0 +1,189 @@
+"""Faults. Each nemesis starts a fault and heals it; the schedule runs them
+in turn (or picks at random) while the workload runs, and records each
+fault window."""
+
+import random
+import time
+
+from .cluster import API_PORT, RAFT_PORT, api
+from .net import ip_of
+
+
+class Nemesis:
+    name = "none"
+
+    def __init__(self, cluster, net, rng):
+        self.cluster, self.net, self.rng = cluster, net, rng
+
+    def others(self, node):
+        return [n for n in self.cluster.nodes if n != node]
+
+    def target(self, prefer_leader):
+        leader = self.cluster.leader()
+        if prefer_leader and leader is not None:
+            return leader
+        return self.rng.choice(self.cluster.nodes)
+
+
+class KillLeader(Nemesis):
+    name = "kill-leader"
+    prefer_leader = True
+
+    def start(self):
+        self.node = self.target(self.prefer_leader)
+        self.cluster.kill(self.node)
+        return f"SIGKILL node {self.node}"
+
+    def stop(self):
+        self.cluster.start(self.node)
+
+
+class KillRandom(KillLeader):
+    name = "kill-random"
+    prefer_leader = False
+
+
+class Pause(Nemesis):
+    name = "pause"
+
+    def start(self):
+        self.node = self.target(self.rng.random() < 0.5)
+        self.cluster.pause(self.node)
+        return f"SIGSTOP node {self.node}"
+
+    def stop(self):
+        self.cluster.resume(self.node)
+
+
+class PartitionLeader(Nemesis):
+    name = "partition-leader"
+
+    def start(self):
+        node = self.target(True)
+        self.net.partition([[node], self.others(node)])
+        return f"isolate node {node}"
+
+    def stop(self):
+        self.net.heal()
+
+
+class PartitionHalves(Nemesis):
+    name = "partition-halves"
+
+    def start(self):
+        nodes = self.cluster.nodes[:]
+        self.rng.shuffle(nodes)
+        minority = nodes[: (len(nodes) - 1) // 2]
+        majority = nodes[len(minority):]
+        self.net.partition([minority, majority])
+        return f"split {sorted(minority)} | {sorted(majority)}"
+
+    def stop(self):
+        self.net.heal()
+
+
+class PartitionBridge(Nemesis):
+    """Two sides that cannot see each other, and one node that sees both."""
+    name = "partition-bridge"
+
+    def start(self):
+        nodes = self.cluster.nodes[:]
+        self.rng.shuffle(nodes)
+        bridge, rest = nodes[0], nodes[1:]
+        left, right = rest[: len(rest) // 2], rest[len(rest) // 2:]
+        self.net.partition([left, right])
+        return f"bridge node {bridge} between {sorted(left)} and {sorted(right)}"
+
+    def stop(self):
+        self.net.heal()
+
+
+class SlowNetwork(Nemesis):
+    name = "slow-network"
+
+    def start(self):
+        self.net.slow(rate_kbit=2000, loss_pct=5)
+        return "every link: 2 Mbit/s, 5% of packets dropped"
+
+    def stop(self):
+        self.net.fast()
+
+
+class Membership(Nemesis):
+    """Removes a node (sometimes the leader), wipes it, and adds it back
+    empty as a learner, promoted once it has caught up."""
+    name = "membership"
+
+    def start(self):
+        self.node = self.target(self.rng.random() < 0.3)
+        other = self.rng.choice(self.others(self.node))
+        ok, out = self.cluster.cli("remove", "--addr", api(other), "--id", str(self.node))
+        self.removed = ok
+        if ok:
+            self.cluster.kill(self.node)
+            self.cluster.wipe(self.node)
+        return f"remove node {self.node}: {out}"
+
+    def stop(self):
+        if not self.removed:
+            return
+        node = self.node
+        self.cluster.start(node, join=True)
+        time.sleep(0.5)
+        other = self.others(node)[0]
+        c = self.cluster
+        for _ in range(50):
+            ok, out = c.cli("add-learner", "--addr", api(other), "--id", str(node),
+                            "--api", f"{ip_of(node)}:{API_PORT}",
+                            "--raft", f"{ip_of(node)}:{RAFT_PORT}")
+            if ok or "already a member" in out:
+                break
+            time.sleep(0.2)
+        for _ in range(150):
+            ok, out = c.cli("promote", "--addr", api(other), "--id", str(node))
+            if ok:
+                return
+            time.sleep(0.2)
+        raise RuntimeError(f"could not promote node {node} back: {out}")
+
+
+
+class CrashAll(Nemesis):
+    name = "crash-all"
+
+    def start(self):
+        for n in self.cluster.nodes:
+            self.cluster.kill(n)
+        return "SIGKILL every node"
+
+    def stop(self):
+        for n in self.cluster.nodes:
+            self.cluster.start(n)
+
+
+NEMESES = {cls.name: cls for cls in (KillLeader, KillRandom, Pause, PartitionLeader,
+                                      PartitionHalves, PartitionBridge, SlowNetwork,
+                                      Membership, CrashAll)}
+
+HEALTHY_S = 2.0
+FAULT_S = (3.0, 5.0)
+
+
+def schedule(names, cluster, net, seed, clock, duration, windows, log):
+    """Alternates healthy stretches and faults until `duration` is nearly
+    up; with several names, picks one at random each time."""
+    rng = random.Random(seed)
+    end = clock() + duration
+    while clock() + HEALTHY_S + FAULT_S[1] + 1.0 < end:
+        time.sleep(HEALTHY_S)
+        nemesis = NEMESES[rng.choice(names)](cluster, net, rng)
+        start = clock()
+        what = nemesis.start()
+        log(f"{start:7.2f}s  {nemesis.name}: {what}")
+        time.sleep(rng.uniform(*FAULT_S))
+        nemesis.stop()
+        stop = clock()
+        log(f"{stop:7.2f}s  {nemesis.name}: healed")
+        windows.append({"nemesis": nemesis.name, "what": what,
+                        "start": round(start, 3), "end": round(stop, 3)})
+    time.sleep(max(0.0, end - clock()))
