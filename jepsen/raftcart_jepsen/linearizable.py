@@ -25,11 +25,19 @@ def check(ops, initial, budget=2_000_000):
         if op[1] is not None:
             required |= 1 << i
     order = sorted(range(n), key=lambda i: calls[i])
+
+    def first_pending(done, start):
+        while start < n and done >> order[start] & 1:
+            start += 1
+        return start
+
     seen = set()
-    stack = [(0, initial)]
+    # (linearized ops as a bit mask, value, position in call order of the
+    # first op not yet linearized)
+    stack = [(0, initial, 0)]
     explored = 0
     while stack:
-        done, value = stack.pop()
+        done, value, start = stack.pop()
         if done & required == required:
             return True
         if (done, value) in seen:
@@ -38,13 +46,24 @@ def check(ops, initial, budget=2_000_000):
         explored += 1
         if explored > budget:
             return None
-        # The earliest return among pending ops bounds who may go next.
-        horizon = min((rets[i] for i in order if not done >> i & 1), default=INF)
-        for i in order:
-            if done >> i & 1:
-                continue
+        # An op may go next only if no pending op returned before its call.
+        # Returns are never before calls, so scanning in call order can stop
+        # once calls pass the earliest pending return.
+        horizon = INF
+        candidates = []
+        for pos in range(start, n):
+            i = order[pos]
             if calls[i] > horizon:
                 break
+            if done >> i & 1:
+                continue
+            candidates.append(i)
+            horizon = min(horizon, rets[i])
+        for i in candidates:
+            if calls[i] > horizon:
+                continue
+            after_done = done | 1 << i
+            next_start = first_pending(after_done, start)
             for after in ops[i][2](value):
-                stack.append((done | 1 << i, after))
+                stack.append((after_done, after, next_start))
     return False
