@@ -34,8 +34,13 @@ impl Cluster {
         c
     }
 
-    /// A new cluster seeded by `raftcart restore` from a backup file.
-    pub async fn start_restored(base_port: u16, backup: &std::path::Path) -> Cluster {
+    /// A new cluster seeded by `raftcart restore` from a backup file; the
+    /// nodes in `empty` start with no data instead.
+    pub async fn start_restored(
+        base_port: u16,
+        backup: &std::path::Path,
+        empty: &[u64],
+    ) -> Cluster {
         let mut c = Cluster::new(base_port, &[]);
         let out = Command::new(env!("CARGO_BIN_EXE_raftcart"))
             .arg("restore")
@@ -51,6 +56,9 @@ impl Cluster {
             "restore failed: {}",
             String::from_utf8_lossy(&out.stderr)
         );
+        for id in empty {
+            std::fs::remove_dir_all(c.data_dir().join(format!("node{id}"))).unwrap();
+        }
         c.launch().await;
         c
     }
