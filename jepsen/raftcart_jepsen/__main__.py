@@ -30,9 +30,18 @@ def run_one(args, names, label, log):
             return time.monotonic() - t0
 
         windows = []
+        nemesis_error = []
+
+        def faults(duration):
+            try:
+                schedule(names, cluster, net, args.seed, clock, duration, windows, log)
+            except Exception as e:  # a fault that could not be healed
+                nemesis_error.append(f"{type(e).__name__}: {e}")
+                log(f"{clock():7.2f}s  nemesis failed: {nemesis_error[0]}")
+                time.sleep(max(0.0, duration - clock()))
+
         workload = Workload(nodes, args.clients, args.seed, clock)
-        history = workload.run(args.time, during=lambda d: schedule(
-            names, cluster, net, args.seed, clock, d, windows, log))
+        history = workload.run(args.time, during=faults)
         end = clock()
 
         # Heal everything, bring every node back, let them converge.
@@ -44,12 +53,16 @@ def run_one(args, names, label, log):
                 cluster.start(n)
         leader = cluster.wait_for_leader(30)
         converged = leader is not None and cluster.wait_converged(60)
-        members = [m["id"] for m in cluster.status(leader)["members"]] if leader else nodes
-        final, replicas = final_state(leader or nodes[0], members, init)
-        result = checker.check(history, init, final, replicas, windows, end)
-        if not converged:
-            result["valid"] = False
+        if converged:
+            members = [m["id"] for m in cluster.status(leader)["members"]]
+            final, replicas = final_state(leader, members, init)
+            result = checker.check(history, init, final, replicas, windows, end)
+        else:
+            # Without a converged cluster there is no final state to judge.
+            result = checker.check(history, init, None, {}, windows, end)
             result["errors"].append("the cluster did not converge within 60 s after healing")
+        result["errors"] += [f"nemesis failed: {e}" for e in nemesis_error]
+        result["valid"] = not result["errors"]
         report.write_json(os.path.join(workdir, "history.json"), history)
         report.write_json(os.path.join(workdir, "result.json"), result)
         report.plot(os.path.join(workdir, "latency.png"), label, history, windows)

@@ -5,16 +5,17 @@ import json
 
 
 def summary(label, result):
-    lines = [f"== {label}: {result['ops']} operations"]
-    for f, c in result["counts"].items():
+    lines = [f"== {label}: {result.get('ops', 0)} operations"]
+    for f, c in result.get("counts", {}).items():
         lines.append(f"   {f:<11} " + "  ".join(f"{k} {v}" for k, v in sorted(c.items())))
-    for w in result["windows"]:
+    for w in result.get("windows", []):
         share = "-" if w["ok_fraction"] is None else f"{100 * w['ok_fraction']:.0f}%"
         lines.append(f"   fault {w['start']:6.1f}-{w['end']:6.1f}s {w['nemesis']:<17} "
                      f"{share:>4} of {w['ops']} ops ok   ({w['what']})")
-    o = result["longest_write_outage"]
-    lines.append(f"   longest write outage: {o['seconds']:.2f} s (from {o['from']:.1f} s)")
-    for what, keys in result["not_checked"].items():
+    o = result.get("longest_write_outage")
+    if o:
+        lines.append(f"   longest write outage: {o['seconds']:.2f} s (from {o['from']:.1f} s)")
+    for what, keys in result.get("not_checked", {}).items():
         if keys:
             lines.append(f"   not checked ({what}, search too large): {', '.join(keys)}")
     for e in result["errors"]:
