@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use anyhow::Context;
 use clap::Args;
 use raftcart_raft::{NodeId, NodeInfo};
-use raftcart_storage::Backup;
+use raftcart_storage::{refuse_occupied, Backup};
 
 use crate::layout::{node_dir, Layout};
 use crate::peers::Peer;
@@ -44,17 +44,7 @@ pub fn run(a: RestoreArgs) -> anyhow::Result<()> {
     // Every target is checked before any is written, so a refusal leaves
     // nothing half-restored.
     for p in &peers {
-        let dir = node_dir(&a.data_dir, p.id);
-        let occupied = dir.exists()
-            && fs::read_dir(&dir)
-                .with_context(|| format!("reading {}", dir.display()))?
-                .next()
-                .is_some();
-        anyhow::ensure!(
-            !occupied,
-            "{} already holds data: restore only into a new data directory",
-            dir.display()
-        );
+        refuse_occupied(&node_dir(&a.data_dir, p.id))?;
     }
     let mut start = None;
     for p in &peers {

@@ -56,6 +56,14 @@ impl From<StorageError> for BackupError {
     }
 }
 
+/// A restore writes only into a directory that is new or empty.
+pub fn refuse_occupied(dir: &Path) -> Result<(), BackupError> {
+    if dir.exists() && fs::read_dir(dir)?.next().is_some() {
+        return Err(BackupError::Occupied(dir.to_path_buf()));
+    }
+    Ok(())
+}
+
 fn encoded<T: Serialize>(value: &T) -> Result<Vec<u8>, BackupError> {
     codec::encode(value).map_err(|e| BackupError::Corrupt(e.to_string()))
 }
@@ -162,9 +170,7 @@ impl Backup {
         if members.is_empty() {
             return Err(BackupError::NoMembers);
         }
-        if dir.exists() && fs::read_dir(dir)?.next().is_some() {
-            return Err(BackupError::Occupied(dir.to_path_buf()));
-        }
+        refuse_occupied(dir)?;
         let mut staging = dir.as_os_str().to_owned();
         staging.push(".restoring");
         let staging = PathBuf::from(staging);

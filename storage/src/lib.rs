@@ -19,7 +19,7 @@ mod snapshot;
 mod state_machine;
 mod state_view;
 
-pub use backup::{Backup, BackupError, Summary};
+pub use backup::{refuse_occupied, Backup, BackupError, Summary};
 pub use db::open;
 pub use log_store::LogStore;
 pub use state_machine::StateMachine;
