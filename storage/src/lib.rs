@@ -2,7 +2,8 @@
 //! machine, and snapshots, all in one database (one write-ahead log).
 //!
 //! Durability rules (see RAFT-NOTES.md): log appends and votes are synced
-//! before they are acknowledged; each applied batch of entries is one atomic
+//! before they are acknowledged (appends by a group commit that shares one
+//! fsync among all the appends waiting for it); each applied batch of entries is one atomic
 //! write that also records the last applied log id; a snapshot's data and
 //! metadata come from one RocksDB view.
 
@@ -18,6 +19,7 @@ mod log_store;
 mod snapshot;
 mod state_machine;
 mod state_view;
+mod wal_sync;
 
 pub use backup::{refuse_occupied, Backup, BackupError, Summary};
 pub use db::open;

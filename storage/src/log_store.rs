@@ -1,5 +1,6 @@
-//! The Raft log and vote. Every write that openraft relies on for safety
-//! (appends, votes, truncation) is synced to disk before it returns.
+//! The Raft log and vote. Every write that openraft relies on for safety is
+//! on disk before openraft learns of it: votes and truncations are synced
+//! before they return, appends before their callback (`wal_sync`).
 
 use std::fmt::Debug;
 use std::ops::{Bound, RangeBounds};
@@ -16,10 +17,12 @@ use serde::Serialize;
 
 use crate::error::{self, Result};
 use crate::keys::{self, CF_LOG, CF_META};
+use crate::wal_sync::WalSync;
 
 #[derive(Clone)]
 pub struct LogStore {
     db: Arc<DB>,
+    wal_sync: Arc<WalSync>,
 }
 
 fn synced() -> WriteOptions {
@@ -30,7 +33,10 @@ fn synced() -> WriteOptions {
 
 impl LogStore {
     pub(crate) fn new(db: Arc<DB>) -> Self {
-        LogStore { db }
+        LogStore {
+            wal_sync: Arc::new(WalSync::start(db.clone())),
+            db,
+        }
     }
 
     fn cf(&self, name: &str) -> &rocksdb::ColumnFamily {
@@ -147,15 +153,19 @@ impl RaftLogStorage<TypeConfig> for LogStore {
             let bytes = codec::encode(&entry).map_err(error::write_logs)?;
             batch.put_cf(cf, keys::log_index(entry.log_id.index), bytes);
         }
-        // Synced: the callback tells openraft the entries are on disk, and
-        // a leader counts them towards a quorum from then on.
-        let result = self.db.write_opt(batch, &synced());
-        let io_result = result
-            .as_ref()
-            .map(|_| ())
-            .map_err(|e| std::io::Error::other(e.to_string()));
-        callback.log_io_completed(io_result);
-        result.map_err(error::write_logs)
+        // Written now, synced by the group commit: the callback tells
+        // openraft the entries are on disk, and a leader counts them towards
+        // a quorum from then on, so it must wait for the fsync.
+        match self.db.write(batch) {
+            Ok(()) => {
+                self.wal_sync.after_sync(callback);
+                Ok(())
+            }
+            Err(e) => {
+                callback.log_io_completed(Err(std::io::Error::other(e.to_string())));
+                Err(error::write_logs(e))
+            }
+        }
     }
 
     async fn truncate(&mut self, log_id: LogId) -> Result<()> {
