@@ -77,7 +77,7 @@ pub fn execute<S: StateWrite + ?Sized>(state: &mut S, command: &Command) -> Outc
         Command::SubtractStock { item_id, amount } => {
             let mut item = find_item(state, item_id)?;
             item.stock = item.stock.checked_sub(*amount).ok_or_else(|| {
-                invalid(format!(
+                Refusal::NoStock(format!(
                     "item {item_id:?} has {} in stock, {amount} requested",
                     item.stock
                 ))
@@ -243,7 +243,7 @@ fn checkout<S: StateWrite + ?Sized>(state: &mut S, order_id: &str) -> Outcome {
     for (item_id, quantity) in &wanted {
         let mut item = find_item(state, item_id)?;
         item.stock = item.stock.checked_sub(*quantity).ok_or_else(|| {
-            invalid(format!(
+            Refusal::NoStock(format!(
                 "not enough stock for item {item_id:?}: {} left, {quantity} needed",
                 item.stock
             ))
@@ -251,7 +251,7 @@ fn checkout<S: StateWrite + ?Sized>(state: &mut S, order_id: &str) -> Outcome {
         items.push((item_id.to_string(), item));
     }
     user.credit = user.credit.checked_sub(order.total_cost).ok_or_else(|| {
-        invalid(format!(
+        Refusal::NoCredit(format!(
             "not enough credit: user {:?} has {}, order costs {}",
             order.user_id, user.credit, order.total_cost
         ))
@@ -298,7 +298,7 @@ fn pay<S: StateWrite + ?Sized>(
         None => None,
     };
     user.credit = user.credit.checked_sub(amount).ok_or_else(|| {
-        invalid(format!(
+        Refusal::NoCredit(format!(
             "not enough credit: user {user_id:?} has {}, {amount} requested",
             user.credit
         ))

@@ -7,13 +7,20 @@ pub enum Refusal {
     /// An id that names nothing (HTTP 404).
     #[error("{0}")]
     NotFound(String),
-    /// Understood but not allowed: not enough stock or credit, an overflow,
-    /// an argument out of range (HTTP 400).
+    /// Understood but not allowed: an overflow, an argument out of range
+    /// (HTTP 400).
     #[error("{0}")]
     Invalid(String),
     /// An idempotency key sent again with a different request (HTTP 422).
     #[error("{0}")]
     KeyReused(String),
+    /// Not enough stock for a subtraction or a checkout (HTTP 400). Kept
+    /// apart from `Invalid` so that checkouts can be counted by outcome.
+    #[error("{0}")]
+    NoStock(String),
+    /// Not enough credit for a payment or a checkout (HTTP 400).
+    #[error("{0}")]
+    NoCredit(String),
 }
 
 pub(crate) fn not_found(what: &str, id: &str) -> Refusal {

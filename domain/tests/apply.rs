@@ -100,7 +100,7 @@ fn checkout_short_of_stock_changes_nothing() {
     let mut s = setup(2, 1, 1, 100);
     order_with(&mut s, "o", "0", &[("0", 1), ("1", 2)]);
     let before = s.clone();
-    assert!(matches!(checkout(&mut s, "o"), Err(Refusal::Invalid(_))));
+    assert!(matches!(checkout(&mut s, "o"), Err(Refusal::NoStock(_))));
     assert_eq!(s, before);
 }
 
@@ -109,7 +109,7 @@ fn checkout_short_of_stock_across_two_lines_of_one_item() {
     let mut s = setup(1, 3, 1, 100);
     order_with(&mut s, "o", "0", &[("0", 2), ("0", 2)]);
     let before = s.clone();
-    assert!(matches!(checkout(&mut s, "o"), Err(Refusal::Invalid(_))));
+    assert!(matches!(checkout(&mut s, "o"), Err(Refusal::NoStock(_))));
     assert_eq!(s, before);
 }
 
@@ -118,7 +118,7 @@ fn checkout_short_of_credit_changes_nothing() {
     let mut s = setup(1, 10, 1, 2);
     order_with(&mut s, "o", "0", &[("0", 3)]);
     let before = s.clone();
-    assert!(matches!(checkout(&mut s, "o"), Err(Refusal::Invalid(_))));
+    assert!(matches!(checkout(&mut s, "o"), Err(Refusal::NoCredit(_))));
     assert_eq!(s, before);
 }
 
@@ -156,7 +156,7 @@ fn stock_subtract_below_zero_is_refused() {
                 amount: 1
             }
         ),
-        Err(Refusal::Invalid(_))
+        Err(Refusal::NoStock(_))
     ));
     assert_eq!(s.items["0"].stock, 0);
 }
@@ -301,7 +301,7 @@ fn pay_takes_credit_or_refuses() {
                 order_id: None
             }
         ),
-        Err(Refusal::Invalid(_))
+        Err(Refusal::NoCredit(_))
     ));
     assert_eq!(s.users["0"].credit, 6);
 }
