@@ -16,10 +16,8 @@ if [ ${#need_apt[@]} -gt 0 ]; then
 fi
 
 venv="$HOME/.cache/raftcart-jepsen-venv"
-if [ ! -x "$venv/bin/python" ] || ! "$venv/bin/python" -c "import matplotlib" 2>/dev/null; then
-    python3 -m venv "$venv"
-    "$venv/bin/pip" install -q "matplotlib>=3.7,<4"
-fi
+. scripts/venv.sh
+ensure_venv "$venv" "import matplotlib" "matplotlib>=3.7,<4"
 
 # The binary the integration tests use: same build, no extra compile.
 bin="$CARGO_TARGET_DIR/debug/raftcart"

@@ -56,7 +56,13 @@ class Net:
         """Removes everything `up` made, including leftovers of a run that
         was interrupted."""
         for n in range(1, 10):
+            # A namespace outlives its name while processes run in it (nodes
+            # of a harness that was killed): stop them, or its veth stays.
+            pids = sh("ip", "netns", "pids", ns(n), check=False).stdout.split()
+            for pid in pids:
+                sh("kill", "-9", pid, check=False)
             sh("ip", "netns", "del", ns(n), check=False)
+            sh("ip", "link", "del", f"rcjv{n}", check=False)
         sh("ip", "link", "del", BRIDGE, check=False)
         while sh("iptables", "-D", *FORWARD_RULE, check=False).returncode == 0:
             pass
