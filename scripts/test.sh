@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs every test: formatting and lints, domain unit and property tests,
 # openraft's storage suite, the integration tests on real clusters, and the
-# fault-injection suite (jepsen/: its checker's tests, then every nemesis).
+# fault-injection suite (jepsen/: its checker's tests, then every nemesis),
+# and the deployment (deploy/: manifests, compose with faults).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/prereqs.sh
@@ -18,5 +19,10 @@ step "jepsen checker unit tests"
 (cd jepsen && python3 -m unittest discover -s tests)
 step "jepsen: every nemesis alone, 20 s each"
 bash jepsen/run.sh --nemesis all --time 20
+# The image packs the debug binary the tests above built: a release build
+# would add about half an hour to a cold run. deploy/build-image.sh alone
+# packs the release binary.
+step "deploy: Kubernetes manifests, then docker compose with faults"
+RAFTCART_BIN="$CARGO_TARGET_DIR/debug/raftcart" bash deploy/test.sh
 echo
 echo "all tests passed"

@@ -4,6 +4,7 @@ mod api;
 mod cluster_cli;
 mod gateway;
 mod layout;
+mod metrics;
 mod node;
 mod peers;
 mod restore;
@@ -70,11 +71,13 @@ struct Tuning {
     /// How long a request waits for a leader before a 503.
     #[arg(long, default_value_t = 5000, env = "RAFTCART_LEADER_WAIT_MS")]
     leader_wait_ms: u64,
-    #[arg(long, default_value_t = 50, env = "RAFTCART_HEARTBEAT_MS")]
+    /// Also the deadline of every append-entries RPC (openraft 0.9): a
+    /// follower must persist and answer within it, or it never counts.
+    #[arg(long, default_value_t = 100, env = "RAFTCART_HEARTBEAT_MS")]
     heartbeat_ms: u64,
-    #[arg(long, default_value_t = 200, env = "RAFTCART_ELECTION_MIN_MS")]
+    #[arg(long, default_value_t = 400, env = "RAFTCART_ELECTION_MIN_MS")]
     election_min_ms: u64,
-    #[arg(long, default_value_t = 400, env = "RAFTCART_ELECTION_MAX_MS")]
+    #[arg(long, default_value_t = 800, env = "RAFTCART_ELECTION_MAX_MS")]
     election_max_ms: u64,
     /// Take a snapshot (and purge the log) every this many entries.
     #[arg(long, default_value_t = 10_000, env = "RAFTCART_SNAPSHOT_EVERY")]
@@ -98,7 +101,9 @@ impl Tuning {
 
 #[derive(Args)]
 struct NodeArgs {
-    #[arg(long, env = "RAFTCART_ID")]
+    /// This node's id: a number, or `hostname-ordinal` (host `name-N` is
+    /// node N+1, for Kubernetes StatefulSets).
+    #[arg(long, env = "RAFTCART_ID", value_parser = peers::parse_node_id)]
     id: u64,
     /// Client API address.
     #[arg(long, env = "RAFTCART_API_ADDR")]

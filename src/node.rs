@@ -13,6 +13,7 @@ use raftcart_raft::network::Network;
 use raftcart_raft::{rpc_server, Executor, ExecutorConfig, NodeId, NodeInfo, Raft};
 
 use crate::api::{self, AppState};
+use crate::metrics::Metrics;
 use crate::peers::Peer;
 
 #[derive(Debug, Clone)]
@@ -40,6 +41,12 @@ fn raft_config(c: &NodeConfig) -> anyhow::Result<openraft::Config> {
         // Keep some log behind a snapshot so that a briefly lagging
         // follower catches up from the log rather than a full snapshot.
         max_in_snapshot_log_to_keep: c.snapshot_every.min(1000),
+        // openraft's 200 ms covers sending a snapshot chunk and, for the
+        // last one, installing the whole snapshot (a synced rewrite of the
+        // state machine). On a loaded machine that takes longer; the leader
+        // then drops the request, the follower's install is wasted, and
+        // the leader starts over, for ever: a new member never catches up.
+        install_snapshot_timeout: 5000,
         ..Default::default()
     };
     Ok(config.validate()?)
@@ -68,6 +75,7 @@ pub async fn run(c: NodeConfig) -> anyhow::Result<()> {
         .with_context(|| format!("binding the API address {}", c.api_addr))?;
     tracing::info!(id = c.id, api = %c.api_addr, raft = %c.raft_addr, data = %c.data_dir.display(), "node started");
 
+    let metrics = Arc::new(Metrics::new());
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
         let _ = rx.wait_for(|s| *s).await;
@@ -83,13 +91,18 @@ pub async fn run(c: NodeConfig) -> anyhow::Result<()> {
             api::router(AppState {
                 executor: executor.clone(),
                 view,
+                metrics: metrics.clone(),
+                http: reqwest::Client::builder()
+                    .connect_timeout(Duration::from_millis(300))
+                    .build()
+                    .context("building the HTTP client")?,
             }),
         )
         .with_graceful_shutdown(stopped(stop_rx))
         .into_future(),
     );
 
-    tokio::spawn(log_leader_changes(raft.clone()));
+    tokio::spawn(watch_raft(raft.clone(), metrics.clone()));
     if c.init {
         initialize(&raft, &c).await?;
     }
@@ -114,11 +127,16 @@ async fn initialize(raft: &Raft, c: &NodeConfig) -> anyhow::Result<()> {
         return Ok(());
     }
     let members: BTreeMap<NodeId, NodeInfo> = c.peers.iter().map(|p| (p.id, p.info())).collect();
-    anyhow::ensure!(
-        members.contains_key(&c.id),
-        "--init needs this node ({}) among the --peer list",
-        c.id
-    );
+    if !members.contains_key(&c.id) {
+        // A node added later (scaling a StatefulSet up) shares the initial
+        // members' settings; it waits to be added instead of forming a
+        // cluster of its own.
+        tracing::info!(
+            id = c.id,
+            "not among the initial members (--peer): waiting to be added"
+        );
+        return Ok(());
+    }
     match raft.initialize(members).await {
         Ok(()) => tracing::info!("cluster initialized with {} members", c.peers.len()),
         Err(e) => tracing::info!("not initializing: {e}"),
@@ -126,18 +144,38 @@ async fn initialize(raft: &Raft, c: &NodeConfig) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// One log line per change of leader or term, as this node sees it.
-async fn log_leader_changes(raft: Raft) {
+/// One log line per change of leader or term, of membership, and per
+/// snapshot built or installed (which the snapshot counter also counts).
+async fn watch_raft(raft: Raft, counters: Arc<Metrics>) {
     let mut metrics = raft.metrics();
-    let mut seen = (None, 0);
+    let (mut leader, mut membership, mut snapshot) = {
+        let m = metrics.borrow();
+        (
+            (None, 0),
+            m.membership_config.log_id().map(|l| l.index),
+            m.snapshot,
+        )
+    };
     loop {
-        let now = {
+        {
             let m = metrics.borrow_and_update();
-            (m.current_leader, m.current_term)
-        };
-        if now != seen {
-            tracing::info!(leader = ?now.0, term = now.1, "leader changed");
-            seen = now;
+            if (m.current_leader, m.current_term) != leader {
+                leader = (m.current_leader, m.current_term);
+                tracing::info!(leader = ?leader.0, term = leader.1, "leader changed");
+            }
+            let at = m.membership_config.log_id().map(|l| l.index);
+            if at != membership {
+                membership = at;
+                let config = m.membership_config.membership();
+                let voters: Vec<NodeId> = config.voter_ids().collect();
+                let learners: Vec<NodeId> = config.learner_ids().collect();
+                tracing::info!(?voters, ?learners, at = ?membership, "membership changed");
+            }
+            if m.snapshot != snapshot {
+                snapshot = m.snapshot;
+                counters.count_snapshot();
+                tracing::info!(index = ?snapshot.map(|l| l.index), "snapshot taken or installed");
+            }
         }
         if metrics.changed().await.is_err() {
             return;

@@ -1,4 +1,5 @@
-//! The `--peer ID@API_ADDR@RAFT_ADDR` notation.
+//! How nodes are named on the command line: `--id` and the
+//! `--peer ID@API_ADDR@RAFT_ADDR` notation.
 
 use std::str::FromStr;
 
@@ -50,9 +51,43 @@ impl std::fmt::Display for Peer {
     }
 }
 
+/// `--id`: a number, or `hostname-ordinal` for the trailing `-N` of the
+/// host name plus one, so that a Kubernetes StatefulSet's pod `raftcart-0`
+/// is node 1 without a per-pod setting.
+pub fn parse_node_id(s: &str) -> Result<NodeId, String> {
+    if s != "hostname-ordinal" {
+        return s
+            .parse()
+            .map_err(|_| format!("--id must be a number or hostname-ordinal, got {s:?}"));
+    }
+    let host = std::env::var("HOSTNAME")
+        .ok()
+        .or_else(|| std::fs::read_to_string("/etc/hostname").ok())
+        .map(|h| h.trim().to_string())
+        .ok_or("--id hostname-ordinal: no HOSTNAME and no /etc/hostname")?;
+    ordinal_id(&host)
+}
+
+fn ordinal_id(host: &str) -> Result<NodeId, String> {
+    host.rsplit_once('-')
+        .and_then(|(_, n)| n.parse::<NodeId>().ok())
+        .and_then(|n| n.checked_add(1))
+        .ok_or_else(|| format!("--id hostname-ordinal: host name {host:?} does not end in -N"))
+}
+
 #[cfg(test)]
 mod tests {
-    use super::Peer;
+    use super::{ordinal_id, parse_node_id, Peer};
+
+    #[test]
+    fn node_ids() {
+        assert_eq!(parse_node_id("7"), Ok(7));
+        assert!(parse_node_id("seven").is_err());
+        assert_eq!(ordinal_id("raftcart-0"), Ok(1));
+        assert_eq!(ordinal_id("my-db-raftcart-12"), Ok(13));
+        assert!(ordinal_id("raftcart").is_err());
+        assert!(ordinal_id("raftcart-x").is_err());
+    }
 
     #[test]
     fn parses_and_prints() {

@@ -71,6 +71,8 @@ pub async fn run(c: UpConfig) -> anyhow::Result<()> {
         Some(id) => println!("  leader: node {id}"),
         None => println!("  no leader yet: see the node logs"),
     }
+    println!("  live page: http://{gateway_addr}/ui");
+    println!("  metrics: http://{gateway_addr}/metrics (the node that answers; each node serves its own)");
     println!("  status: http://{gateway_addr}/cluster/status");
     println!("Ctrl-C stops everything.");
 

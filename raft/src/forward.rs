@@ -33,6 +33,18 @@ pub enum Op {
     Membership(MembershipOp),
 }
 
+impl Op {
+    /// For logs: the command's name, or the kind of operation.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Op::Write { command, .. } => command.name(),
+            Op::Read { .. } => "read",
+            Op::ReadIndex => "read_index",
+            Op::Membership(_) => "membership",
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Consistency {
     /// Confirm leadership with a quorum (read index) and read after the
@@ -60,6 +72,8 @@ pub struct ForwardRequest {
     pub op: Op,
     /// How long the leader may take before giving up.
     pub wait_ms: u64,
+    /// The client request's id, for the leader's logs.
+    pub trace_id: Option<String>,
 }
 
 #[derive(Debug, Clone, thiserror::Error)]
@@ -261,6 +275,7 @@ impl Executor {
         let req = ForwardRequest {
             op: op.clone(),
             wait_ms: wait.as_millis() as u64,
+            trace_id: crate::trace::current(),
         };
         let body = match codec::encode(&req) {
             Ok(b) => b,

@@ -8,6 +8,7 @@ pub mod network;
 pub mod rpc_server;
 pub mod snapshot_now;
 pub mod status;
+pub mod trace;
 pub mod types;
 
 pub use forward::{ClusterError, Consistency, Executor, ExecutorConfig, Op};

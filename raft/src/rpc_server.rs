@@ -13,6 +13,7 @@ use axum::routing::post;
 use axum::Router;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
+use tracing::Instrument;
 
 use crate::codec;
 use crate::forward::{Executor, ForwardRequest, PATH_FORWARD};
@@ -76,7 +77,14 @@ async fn forward(State(ex): State<Arc<Executor>>, body: Bytes) -> Response {
     serve(body, |req: ForwardRequest| async move {
         // Never forward again from here: the origin follows leader changes.
         let wait = Duration::from_millis(req.wait_ms).min(ex.config().leader_wait);
-        ex.run_here(&req.op, wait).await
+        let trace_id = req.trace_id.unwrap_or_default();
+        let span = tracing::debug_span!("forwarded", req = %trace_id);
+        async {
+            tracing::debug!(op = req.op.name(), "running a forwarded operation");
+            ex.run_here(&req.op, wait).await
+        }
+        .instrument(span)
+        .await
     })
     .await
 }

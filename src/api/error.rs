@@ -41,7 +41,9 @@ impl From<Refusal> for ApiError {
     fn from(r: Refusal) -> Self {
         match r {
             Refusal::NotFound(m) => ApiError::not_found(m),
-            Refusal::Invalid(m) => ApiError::bad_request(m),
+            Refusal::Invalid(m) | Refusal::NoStock(m) | Refusal::NoCredit(m) => {
+                ApiError::bad_request(m)
+            }
             Refusal::KeyReused(m) => ApiError {
                 status: StatusCode::UNPROCESSABLE_ENTITY,
                 message: m,

@@ -3,12 +3,14 @@
 use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::response::Response;
-use raftcart_domain::{Command, Query};
+use raftcart_domain::{Command, Outcome, Query};
+use raftcart_raft::ClusterError;
 
 use super::error::ApiError;
 use super::params::{Params, ReadConsistency, MAX_ID_LEN};
 use super::reply::respond;
 use super::AppState;
+use crate::metrics::checkout_outcome;
 
 pub const IDEMPOTENCY_KEY: &str = "idempotency-key";
 
@@ -35,9 +37,19 @@ fn request_id(headers: &HeaderMap) -> Result<String, ApiError> {
 }
 
 async fn write(state: &AppState, headers: &HeaderMap, command: Command) -> ApiResult {
+    respond(propose(state, headers, command).await??)
+}
+
+/// Runs a write through Raft; the outer error is a bad request, the inner
+/// one a cluster without a leader.
+async fn propose(
+    state: &AppState,
+    headers: &HeaderMap,
+    command: Command,
+) -> Result<Result<Outcome, ClusterError>, ApiError> {
     let id = request_id(headers)?;
-    tracing::debug!(request_id = %id, command = command.name(), "write");
-    respond(state.executor.write(id, command).await?)
+    tracing::debug!(idempotency = %id, command = command.name(), "write");
+    Ok(state.executor.write(id, command).await)
 }
 
 async fn read(state: &AppState, consistency: ReadConsistency, query: Query) -> ApiResult {
@@ -221,14 +233,12 @@ pub async fn remove_order(State(s): State<AppState>, headers: HeaderMap, p: Para
 }
 
 pub async fn checkout(State(s): State<AppState>, headers: HeaderMap, p: Params) -> ApiResult {
-    write(
-        &s,
-        &headers,
-        Command::Checkout {
-            order_id: p.id(0, "order_id")?,
-        },
-    )
-    .await
+    let command = Command::Checkout {
+        order_id: p.id(0, "order_id")?,
+    };
+    let result = propose(&s, &headers, command).await?;
+    s.metrics.count_checkout(checkout_outcome(&result));
+    respond(result?)
 }
 
 pub async fn batch_init_orders(

@@ -6,26 +6,33 @@
 mod cluster;
 mod error;
 mod handlers;
+mod observe;
 mod params;
 mod reply;
 
 use std::sync::Arc;
 
 use axum::routing::{get, post};
-use axum::Router;
+use axum::{middleware, Router};
 use raftcart_raft::Executor;
 use raftcart_storage::StateView;
+
+use crate::metrics::Metrics;
 
 #[derive(Clone)]
 pub struct AppState {
     pub executor: Arc<Executor>,
     /// This node's state machine, for backups.
     pub view: StateView,
+    pub metrics: Arc<Metrics>,
+    /// For the live page's calls to the other members.
+    pub http: reqwest::Client,
 }
 
 pub fn router(state: AppState) -> Router {
     use cluster::*;
     use handlers::*;
+    use observe::*;
     Router::new()
         .route("/stock/item/create/{price}", post(create_item))
         .route("/stock/find/{item_id}", get(find_item))
@@ -78,7 +85,13 @@ pub fn router(state: AppState) -> Router {
         .route("/cluster/remove/{id}", post(remove_member))
         .route("/cluster/snapshot", post(snapshot))
         .route("/cluster/backup", get(backup))
+        .route("/cluster/node", get(node_stats))
+        .route("/cluster/overview", get(overview))
+        .route("/metrics", get(metrics))
+        .route("/", get(page))
+        .route("/ui", get(page))
         .fallback(error::unknown_route)
         .method_not_allowed_fallback(error::wrong_method)
+        .layer(middleware::from_fn_with_state(state.clone(), track))
         .with_state(state)
 }

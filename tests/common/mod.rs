@@ -19,6 +19,8 @@ pub struct Cluster {
     pub base_port: u16,
     pub nodes: u64,
     extra: Vec<String>,
+    /// Environment of `up` and so of its nodes (RUST_LOG, say).
+    env: Vec<(String, String)>,
     up: std::sync::Mutex<Option<Child>>,
     launches: u32,
     /// Nodes started outside `up` (to grow the cluster).
@@ -29,7 +31,15 @@ pub struct Cluster {
 impl Cluster {
     /// Gateway on `base_port`, node APIs on base+1.., Raft on base+11...
     pub async fn start(base_port: u16, extra: &[&str]) -> Cluster {
+        Cluster::start_with_env(base_port, extra, &[]).await
+    }
+
+    pub async fn start_with_env(base_port: u16, extra: &[&str], env: &[(&str, &str)]) -> Cluster {
         let mut c = Cluster::new(base_port, extra);
+        c.env = env
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
         c.launch().await;
         c
     }
@@ -69,6 +79,7 @@ impl Cluster {
             base_port,
             nodes: 3,
             extra: extra.iter().map(|s| s.to_string()).collect(),
+            env: Vec::new(),
             up: std::sync::Mutex::new(None),
             launches: 0,
             extra_nodes: std::sync::Mutex::new(Vec::new()),
@@ -105,6 +116,7 @@ impl Cluster {
             .args(["--gateway-port", &self.base_port.to_string()])
             .args(self.port_flags())
             .args(&self.extra)
+            .envs(self.env.iter().map(|(k, v)| (k, v)))
             .stdout(Stdio::from(log.try_clone().unwrap()))
             .stderr(Stdio::from(log))
             .process_group(0)

@@ -1,0 +1,126 @@
+//! What every request goes through on its way in and out: a request id,
+//! a debug log line and the HTTP metrics. Also the routes that show the
+//! node from outside: `/metrics`, the live page and its data.
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use axum::extract::{MatchedPath, Request, State};
+use axum::http::{header, HeaderValue};
+use axum::middleware::Next;
+use axum::response::{Html, IntoResponse, Response};
+use axum::Json;
+use futures::future::join_all;
+use raftcart_raft::status::cluster_status;
+use serde_json::{json, Value};
+use tracing::Instrument;
+
+use super::AppState;
+
+/// Header carrying the request id: the client's if it sent a sane one,
+/// else one made here. Echoed in the response and sent along when the
+/// request is forwarded to the leader.
+pub const REQUEST_ID: &str = "x-request-id";
+
+/// How long the live page's data waits for each other member.
+const MEMBER_WAIT: Duration = Duration::from_millis(700);
+
+fn request_id(req: &Request) -> String {
+    req.headers()
+        .get(REQUEST_ID)
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| !v.is_empty() && v.len() <= 64)
+        .map(str::to_string)
+        .unwrap_or_else(|| uuid::Uuid::new_v4().simple().to_string())
+}
+
+pub async fn track(State(s): State<AppState>, req: Request, next: Next) -> Response {
+    // Labelled by pattern, never by path: ids would explode the series.
+    // Written `:param` rather than axum's `{param}`: braces inside a label
+    // value trip up simple exposition parsers.
+    let route = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or("unmatched".to_string(), |p| {
+            p.as_str().replace('{', ":").replace('}', "")
+        });
+    let id = request_id(&req);
+    let span = tracing::debug_span!("request", req = %id, method = %req.method(), %route);
+    let started = Instant::now();
+    let mut resp = raftcart_raft::trace::scope(id.clone(), next.run(req))
+        .instrument(span.clone())
+        .await;
+    let elapsed = started.elapsed();
+    let status = resp.status().as_u16();
+    s.metrics
+        .observe_http(&route, status, elapsed.as_secs_f64());
+    span.in_scope(|| tracing::debug!(status, ms = elapsed.as_secs_f64() * 1e3, "answered"));
+    if let Ok(v) = HeaderValue::from_str(&id) {
+        resp.headers_mut().insert(REQUEST_ID, v);
+    }
+    resp
+}
+
+pub async fn metrics(State(s): State<AppState>) -> Response {
+    (
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        s.metrics.render(s.executor.raft()),
+    )
+        .into_response()
+}
+
+pub async fn page() -> Html<&'static str> {
+    Html(include_str!("live_page.html"))
+}
+
+/// This node's status and counters: one member's part of the live page.
+pub async fn node_stats(State(s): State<AppState>) -> Response {
+    cross_origin(Json(this_node(&s)).into_response())
+}
+
+fn this_node(s: &AppState) -> Value {
+    let (requests, checkouts) = s.metrics.totals();
+    json!({
+        "up": true,
+        "status": cluster_status(s.executor.raft()),
+        "requests_total": requests,
+        "checkouts_total": checkouts.into_iter().collect::<BTreeMap<_, _>>(),
+    })
+}
+
+/// Every member's status and counters as this node can reach them now; a
+/// member that does not answer in time is shown down, not waited for.
+pub async fn overview(State(s): State<AppState>) -> Response {
+    let here = cluster_status(s.executor.raft());
+    let asks = here.members.iter().map(|m| {
+        let s = &s;
+        async move {
+            if m.id == here.node_id {
+                return (m.id, this_node(s));
+            }
+            let url = format!("http://{}/cluster/node", m.api_addr);
+            let answer = async { s.http.get(&url).send().await?.json::<Value>().await };
+            let stats = match tokio::time::timeout(MEMBER_WAIT, answer).await {
+                Ok(Ok(v)) => v,
+                Ok(Err(e)) => json!({ "up": false, "error": e.to_string() }),
+                Err(_) => json!({ "up": false, "error": "no answer in time" }),
+            };
+            (m.id, stats)
+        }
+    });
+    let members: BTreeMap<_, _> = join_all(asks).await.into_iter().collect();
+    cross_origin(Json(json!({ "served_by": here.node_id, "members": members })).into_response())
+}
+
+/// The page falls back to another member when its own node is down; these
+/// read-only routes let it.
+fn cross_origin(mut resp: Response) -> Response {
+    resp.headers_mut().insert(
+        header::ACCESS_CONTROL_ALLOW_ORIGIN,
+        HeaderValue::from_static("*"),
+    );
+    resp
+}
