@@ -1,0 +1,84 @@
+"""Locust scenarios for raftcart (and any implementation of the course's
+API): `StressUser` is the course's stress test, `MixedUser` a shop's mix.
+
+Both pace each user at one request per second, as the course does, so the
+number of users is the offered load in requests/s. Every 4xx/5xx counts as
+a failure (Locust's default for non-2xx).
+
+The data set comes from populate.py (batch_init): users and items "0"..,
+orders "0".."99999" whose users hold plenty of credit.
+"""
+
+import os
+import random
+
+from locust import HttpUser, constant_pacing, task
+
+ORDERS = int(os.environ.get("RAFTCART_ORDERS", "100000"))
+ITEMS = int(os.environ.get("RAFTCART_ITEMS", "100000"))
+
+
+class StressUser(HttpUser):
+    """The course's stress scenario: check out a random order of the
+    batch_init set. A second checkout of a paid order succeeds without
+    charging again."""
+
+    wait_time = constant_pacing(1)
+
+    @task
+    def checkout(self):
+        order = random.randrange(ORDERS)
+        self.client.post(f"/orders/checkout/{order}", name="/orders/checkout/[order_id]")
+
+
+class MixedUser(HttpUser):
+    """A shopper: an account with funds, then orders of a few items,
+    checkouts and lookups."""
+
+    wait_time = constant_pacing(1)
+
+    def on_start(self):
+        self.user_id = None
+        self.orders = []
+        r = self.client.post("/payment/create_user")
+        if r.ok:
+            self.user_id = r.json()["user_id"]
+            self.client.post(f"/payment/add_funds/{self.user_id}/1000000",
+                             name="/payment/add_funds/[user_id]/[amount]")
+
+    @task(3)
+    def buy(self):
+        if self.user_id is None:
+            return
+        r = self.client.post(f"/orders/create/{self.user_id}", name="/orders/create/[user_id]")
+        if not r.ok:
+            return
+        order = r.json()["order_id"]
+        for _ in range(random.randint(1, 3)):
+            item = random.randrange(ITEMS)
+            self.client.post(f"/orders/addItem/{order}/{item}/{random.randint(1, 2)}",
+                             name="/orders/addItem/[order_id]/[item_id]/[quantity]")
+        self.client.post(f"/orders/checkout/{order}", name="/orders/checkout/[order_id]")
+        self.orders.append(order)
+
+    @task(2)
+    def find_order(self):
+        if self.orders:
+            self.client.get(f"/orders/find/{random.choice(self.orders)}",
+                            name="/orders/find/[order_id]")
+
+    @task(1)
+    def find_user(self):
+        if self.user_id is not None:
+            self.client.get(f"/payment/find_user/{self.user_id}",
+                            name="/payment/find_user/[user_id]")
+
+    @task(1)
+    def find_item(self):
+        self.client.get(f"/stock/find/{random.randrange(ITEMS)}", name="/stock/find/[item_id]")
+
+    @task(1)
+    def add_funds(self):
+        if self.user_id is not None:
+            self.client.post(f"/payment/add_funds/{self.user_id}/10",
+                             name="/payment/add_funds/[user_id]/[amount]")
