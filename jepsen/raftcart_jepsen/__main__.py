@@ -53,17 +53,23 @@ def run_one(args, names, label, log):
                 cluster.start(n)
         leader = cluster.wait_for_leader(30)
         converged = leader is not None and cluster.wait_converged(60)
+        final, replicas = None, {}
         if converged:
             members = [m["id"] for m in cluster.status(leader)["members"]]
             final, replicas = final_state(leader, members, init)
-            result = checker.check(history, init, final, replicas, windows, end)
-        else:
-            # Without a converged cluster there is no final state to judge.
-            result = checker.check(history, init, None, {}, windows, end)
+        # Without a converged cluster there is no final state to judge.
+        checking = time.monotonic()
+        result = checker.check(history, init, final, replicas, windows, end)
+        result["checker_seconds"] = round(time.monotonic() - checking, 1)
+        if not converged:
             result["errors"].append("the cluster did not converge within 60 s after healing")
         result["errors"] += [f"nemesis failed: {e}" for e in nemesis_error]
         result["valid"] = not result["errors"]
         report.write_json(os.path.join(workdir, "history.json"), history)
+        # With these, `python -m raftcart_jepsen.recheck DIR` judges the run again.
+        report.write_json(os.path.join(workdir, "state.json"),
+                          {"init": init, "final": final, "replicas": replicas,
+                           "windows": windows, "end": end})
         report.write_json(os.path.join(workdir, "result.json"), result)
         report.plot(os.path.join(workdir, "latency.png"), label, history, windows)
         return result

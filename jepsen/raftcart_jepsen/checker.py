@@ -90,60 +90,64 @@ def check_conservation(history, init, final):
     return errors, skipped
 
 
+def register_step(effect, value):
+    """The sequential model of a user's credit or an item's stock."""
+    kind, n = effect
+    if kind == "add":
+        return [value + n]
+    if kind == "take":  # acknowledged: there was enough
+        return [value - n] if value >= n else []
+    if kind == "refused":  # refused for lack of funds or stock
+        return [value] if value < n else []
+    if kind == "maybe_take":  # unknown outcome: taken if there was enough
+        return [value - n] if value >= n else [value]
+    if kind == "read":
+        return [value] if value == n else []
+    raise ValueError(f"unknown effect {effect}")
+
+
 def key_histories(history, init):
     """Each user's credit and each item's stock as a single-value register
-    with conditional decrements: (call, ret, step) per operation."""
+    with conditional decrements: (call, ret, effect) per operation, `ret`
+    None where the outcome is unknown."""
     keys = defaultdict(list)
-
-    def add(n):
-        return lambda v: [v + n]
-
-    def take(n, outcome):
-        if outcome == "ok":
-            return lambda v: [v - n] if v >= n else []
-        if outcome == "fail":  # refused for lack of funds or stock
-            return lambda v: [v] if v < n else []
-        return lambda v: [v - n] if v >= n else [v]
-
-    def maybe_take(n):  # a multi-key write that may or may not have applied
-        return lambda v: [v - n, v] if v >= n else [v]
-
-    def read(x):
-        return lambda v: [v] if v == x else []
-
     for op in history:
         f, t, a = op["f"], op["type"], op["args"]
         span = (op["invoke"], op["complete"])
         if f in ("read_user", "read_item"):
             if t == "ok":
                 key = ("users", a["user"]) if f == "read_user" else ("items", a["item"])
-                keys[key].append((*span, read(op["value"])))
+                keys[key].append((*span, ("read", op["value"])))
         elif f in ("add_funds", "stock_add"):
             if t != "fail":
                 key = ("users", a["user"]) if f == "add_funds" else ("items", a["item"])
-                keys[key].append((*span, add(a["amount"])))
+                keys[key].append((*span, ("add", a["amount"])))
         elif f in ("pay", "stock_sub"):
             if t == "fail" and op["status"] != 400:
                 continue
             key = ("users", a["user"]) if f == "pay" else ("items", a["item"])
-            keys[key].append((*span, take(a["amount"], t)))
+            kind = {"ok": "take", "fail": "refused", "info": "maybe_take"}[t]
+            keys[key].append((*span, (kind, a["amount"])))
         elif f == "checkout":
             o = init["orders"][a["order"]]
+            # A checkout refused on one key may have had enough on another:
+            # per key, an unknown checkout either took or did nothing.
             if t == "ok" and not (op["value"] or {}).get("already_paid"):
-                keys[("users", o["user"])].append((*span, take(o["cost"], "ok")))
-                for item, qty in o["items"].items():
-                    keys[("items", item)].append((*span, take(qty, "ok")))
+                kind = "take"
             elif t == "info":
-                keys[("users", o["user"])].append((*span, maybe_take(o["cost"])))
-                for item, qty in o["items"].items():
-                    keys[("items", item)].append((*span, maybe_take(qty)))
+                kind = "maybe_take"
+            else:
+                continue
+            keys[("users", o["user"])].append((*span, (kind, o["cost"])))
+            for item, qty in o["items"].items():
+                keys[("items", item)].append((*span, (kind, qty)))
     return keys
 
 
 def check_linearizable(history, init):
     errors, unknown = [], []
     for (kind, key), ops in sorted(key_histories(history, init).items()):
-        result = linearizable.check(ops, init[kind][key])
+        result = linearizable.check(ops, init[kind][key], register_step)
         if result is False:
             errors.append(f"{kind[:-1]} {key}: reads and writes are not linearizable")
         elif result is None:

@@ -18,6 +18,8 @@ def summary(label, result):
     for what, keys in result.get("not_checked", {}).items():
         if keys:
             lines.append(f"   not checked ({what}, search too large): {', '.join(keys)}")
+    if "checker_seconds" in result:
+        lines.append(f"   checked in {result['checker_seconds']} s")
     for e in result["errors"]:
         lines.append(f"   ERROR {e}")
     lines.append(f"   {'valid' if result['valid'] else 'INVALID'}")
