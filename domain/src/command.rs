@@ -119,7 +119,7 @@ impl Command {
 /// header, or an id the receiving node draws).
 pub type RequestId = String;
 
-/// What goes into one Raft log entry.
+/// One client write, as the leader proposes it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Proposal {
     pub request_id: RequestId,
@@ -128,3 +128,10 @@ pub struct Proposal {
     pub at_ms: u64,
     pub command: Command,
 }
+
+/// What one Raft log entry carries: the writes the leader had waiting at
+/// the same moment, applied in order, each with its own outcome. One entry
+/// for many writes means one append, one replication message and one apply
+/// for all of them.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Proposals(pub Vec<Proposal>);

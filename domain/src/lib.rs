@@ -13,7 +13,7 @@ pub mod rng;
 pub mod state;
 
 pub use apply::{apply_proposal, execute, SESSION_TTL_MS};
-pub use command::{Command, Proposal, RequestId, MAX_BATCH};
+pub use command::{Command, Proposal, Proposals, RequestId, MAX_BATCH};
 pub use error::Refusal;
 pub use model::{Item, Line, Order, Payment, User};
 pub use outcome::{Outcome, Reply};

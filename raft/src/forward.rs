@@ -9,12 +9,13 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use openraft::error::{CheckIsLeaderError, ClientWriteError, RaftError};
+use openraft::error::{CheckIsLeaderError, RaftError};
 use raftcart_domain::{answer, Command, Outcome, Proposal, Query, RequestId, StateRead};
 use serde::{Deserialize, Serialize};
 
 use crate::codec;
 use crate::membership::{self, MembershipOp};
+use crate::proposer::Proposer;
 use crate::types::{NodeId, NodeInfo, Raft};
 
 pub const PATH_FORWARD: &str = "/raft/forward";
@@ -101,6 +102,7 @@ impl Default for ExecutorConfig {
 pub struct Executor {
     id: NodeId,
     raft: Raft,
+    proposer: Proposer,
     reader: Arc<dyn StateRead + Send + Sync>,
     http: reqwest::Client,
     config: ExecutorConfig,
@@ -120,6 +122,7 @@ impl Executor {
             .expect("building an HTTP client with static settings");
         Executor {
             id,
+            proposer: Proposer::start(raft.clone()),
             raft,
             reader,
             http,
@@ -240,13 +243,7 @@ impl Executor {
                     at_ms: now_ms(),
                     command: command.clone(),
                 };
-                match self.raft.client_write(proposal).await {
-                    Ok(resp) => Attempt::Done(resp.data),
-                    Err(RaftError::APIError(ClientWriteError::ForwardToLeader(f))) => {
-                        Attempt::NotLeader(f.leader_id)
-                    }
-                    Err(e) => Attempt::Unavailable(e.to_string()),
-                }
+                self.proposer.propose(proposal).await
             }
             Op::Read { query } => match self.raft.ensure_linearizable().await {
                 Ok(_) => Attempt::Done(answer(&*self.reader, query)),

@@ -5,6 +5,7 @@ pub mod codec;
 pub mod forward;
 pub mod membership;
 pub mod network;
+pub mod proposer;
 pub mod rpc_server;
 pub mod snapshot_now;
 pub mod status;

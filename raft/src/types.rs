@@ -3,7 +3,7 @@
 use std::fmt;
 use std::io::Cursor;
 
-use raftcart_domain::{Outcome, Proposal};
+use raftcart_domain::{Outcome, Proposals};
 use serde::{Deserialize, Serialize};
 
 pub type NodeId = u64;
@@ -24,8 +24,9 @@ impl fmt::Display for NodeInfo {
 
 openraft::declare_raft_types!(
     pub TypeConfig:
-        D = Proposal,
-        R = Outcome,
+        D = Proposals,
+        // One outcome per proposal of the entry, in order.
+        R = Vec<Outcome>,
         NodeId = NodeId,
         Node = NodeInfo,
         SnapshotData = Cursor<Vec<u8>>,

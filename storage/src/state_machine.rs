@@ -7,7 +7,9 @@ use std::sync::Arc;
 
 use openraft::storage::RaftStateMachine;
 use openraft::{EntryPayload, OptionalSend, RaftSnapshotBuilder};
-use raftcart_domain::{apply_proposal, Changes, Outcome, Overlay, Reply, Session, SESSION_TTL_MS};
+use raftcart_domain::{
+    apply_proposal, Changes, Outcome, Overlay, Proposals, Session, SESSION_TTL_MS,
+};
 use raftcart_raft::codec;
 use raftcart_raft::types::{Entry, LogId, Snapshot, SnapshotMeta, StoredMembership};
 use raftcart_raft::TypeConfig;
@@ -116,7 +118,7 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         Ok((self.applied, self.membership.clone()))
     }
 
-    async fn apply<I>(&mut self, entries: I) -> Result<Vec<Outcome>>
+    async fn apply<I>(&mut self, entries: I) -> Result<Vec<Vec<Outcome>>>
     where
         I: IntoIterator<Item = Entry> + OptionalSend,
         I::IntoIter: OptionalSend,
@@ -129,13 +131,16 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         for entry in entries {
             last = Some(entry.log_id);
             let outcome = match entry.payload {
-                EntryPayload::Normal(proposal) => apply_proposal(&mut overlay, &proposal),
+                EntryPayload::Normal(Proposals(proposals)) => proposals
+                    .iter()
+                    .map(|proposal| apply_proposal(&mut overlay, proposal))
+                    .collect(),
                 EntryPayload::Membership(m) => {
                     self.membership = StoredMembership::new(Some(entry.log_id), m);
                     membership_changed = true;
-                    Ok(Reply::Done { msg: String::new() })
+                    Vec::new()
                 }
-                EntryPayload::Blank => Ok(Reply::Done { msg: String::new() }),
+                EntryPayload::Blank => Vec::new(),
             };
             outcomes.push(outcome);
         }

@@ -6,18 +6,18 @@ use openraft::storage::RaftStateMachine;
 use std::path::Path;
 
 use openraft::{CommittedLeaderId, Entry, EntryPayload, LogId, RaftSnapshotBuilder, Snapshot};
-use raftcart_domain::{Command, Proposal, Reply, StateRead};
+use raftcart_domain::{Command, Proposal, Proposals, Reply, StateRead};
 use raftcart_raft::TypeConfig;
 use raftcart_storage::{open, StateMachine, StateView};
 
 fn entry(index: u64, command: Command) -> Entry<TypeConfig> {
     Entry {
         log_id: LogId::new(CommittedLeaderId::new(1, 1), index),
-        payload: EntryPayload::Normal(Proposal {
+        payload: EntryPayload::Normal(Proposals(vec![Proposal {
             request_id: format!("r{index}"),
             at_ms: index,
             command,
-        }),
+        }])),
     }
 }
 
@@ -64,10 +64,10 @@ async fn applied_entries_survive_a_reopen() {
         let outcomes = sm.apply(workload()).await.unwrap();
         assert_eq!(
             outcomes[4],
-            Ok(Reply::CheckedOut {
+            vec![Ok(Reply::CheckedOut {
                 order_id: "o".into(),
                 already_paid: false
-            })
+            })]
         );
         assert_eq!(view.user("1").unwrap().credit, 6);
     }
@@ -90,14 +90,14 @@ async fn applied_entries_survive_a_reopen() {
         .unwrap();
     assert_eq!(
         again[0],
-        Ok(Reply::CheckedOut {
+        vec![Ok(Reply::CheckedOut {
             order_id: "o".into(),
             already_paid: false
-        })
+        })]
     );
     let dup = Entry {
         log_id: LogId::new(CommittedLeaderId::new(1, 1), 6),
-        payload: EntryPayload::Normal(Proposal {
+        payload: EntryPayload::Normal(Proposals(vec![Proposal {
             request_id: "r4".into(),
             at_ms: 6,
             command: Command::AddItem {
@@ -105,7 +105,7 @@ async fn applied_entries_survive_a_reopen() {
                 item_id: "0".into(),
                 quantity: 2,
             },
-        }),
+        }])),
     };
     sm.apply(vec![dup]).await.unwrap();
     assert_eq!(
@@ -197,4 +197,41 @@ async fn a_snapshot_whose_metadata_disagrees_is_refused_untouched() {
         .await
         .is_err());
     assert_eq!(view_b.user("0").unwrap().credit, 7);
+}
+
+#[tokio::test]
+async fn an_entry_of_several_proposals_answers_each_in_order() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_log, mut sm, view) = open(dir.path()).unwrap();
+    let proposal = |id: &str, command| Proposal {
+        request_id: id.into(),
+        at_ms: 1,
+        command,
+    };
+    let pay = |amount| Command::Pay {
+        user_id: "0".into(),
+        amount,
+        order_id: None,
+    };
+    let outcomes = sm
+        .apply(vec![Entry {
+            log_id: LogId::new(CommittedLeaderId::new(1, 1), 1),
+            payload: EntryPayload::Normal(Proposals(vec![
+                proposal("a", Command::BatchInitUsers { n: 1, credit: 10 }),
+                proposal("b", pay(4)),
+                // The same request again in the same entry: answered, not paid twice.
+                proposal("b", pay(4)),
+                // 6 left: refused, and nothing changes.
+                proposal("c", pay(7)),
+            ])),
+        }])
+        .await
+        .unwrap();
+    assert_eq!(outcomes.len(), 1);
+    let outcomes = &outcomes[0];
+    assert_eq!(outcomes.len(), 4);
+    assert!(outcomes[1].is_ok(), "{:?}", outcomes[1]);
+    assert_eq!(outcomes[1], outcomes[2]);
+    assert!(outcomes[3].is_err(), "{:?}", outcomes[3]);
+    assert_eq!(view.user("0").unwrap().credit, 6);
 }

@@ -1,0 +1,109 @@
+//! Packs the writes waiting on the leader into shared log entries.
+//!
+//! openraft appends, replicates and applies every `client_write` as its own
+//! entry, and most of a write's cost is that per-entry work, not the
+//! command. So writes queue here and a single task proposes whatever is
+//! waiting as one entry, with a few entries in flight at a time: alone, a
+//! write goes out at once; under load, each entry carries everything that
+//! arrived while the previous ones were committing.
+
+use std::sync::Arc;
+
+use openraft::error::{ClientWriteError, RaftError};
+use raftcart_domain::{Proposal, Proposals};
+use tokio::sync::{mpsc, oneshot, Semaphore};
+
+use crate::forward::Attempt;
+use crate::types::Raft;
+
+/// Entries proposed but not yet answered: enough to keep the log append,
+/// replication and apply stages busy at once.
+const IN_FLIGHT: usize = 4;
+/// Writes per entry, at most: bounds an entry's size and its apply time.
+const PER_ENTRY: usize = 512;
+
+struct Waiting {
+    proposal: Proposal,
+    answer: oneshot::Sender<Attempt>,
+}
+
+#[derive(Clone)]
+pub struct Proposer {
+    queue: mpsc::UnboundedSender<Waiting>,
+}
+
+impl Proposer {
+    /// Starts the proposing task; it ends when the last `Proposer` is dropped.
+    pub fn start(raft: Raft) -> Proposer {
+        let (queue, waiting) = mpsc::unbounded_channel();
+        tokio::spawn(run(raft, waiting));
+        Proposer { queue }
+    }
+
+    /// Commits `proposal` (in an entry it may share) and answers with its
+    /// outcome, or with why it could not be committed here.
+    pub async fn propose(&self, proposal: Proposal) -> Attempt {
+        let (answer, answered) = oneshot::channel();
+        if self.queue.send(Waiting { proposal, answer }).is_err() {
+            return Attempt::Unavailable("this node is shutting down".into());
+        }
+        answered
+            .await
+            .unwrap_or_else(|_| Attempt::Unavailable("this node is shutting down".into()))
+    }
+}
+
+async fn run(raft: Raft, mut waiting: mpsc::UnboundedReceiver<Waiting>) {
+    let slots = Arc::new(Semaphore::new(IN_FLIGHT));
+    while let Some(first) = waiting.recv().await {
+        // Waiting for a free slot is what lets the next entry fill up.
+        let Ok(slot) = slots.clone().acquire_owned().await else {
+            return;
+        };
+        let mut batch = vec![first];
+        while batch.len() < PER_ENTRY {
+            match waiting.try_recv() {
+                Ok(next) => batch.push(next),
+                Err(_) => break,
+            }
+        }
+        let raft = raft.clone();
+        tokio::spawn(async move {
+            let (proposals, answers): (Vec<_>, Vec<_>) =
+                batch.into_iter().map(|w| (w.proposal, w.answer)).unzip();
+            let count = proposals.len();
+            let result = raft.client_write(Proposals(proposals)).await;
+            drop(slot);
+            for (answer, attempt) in answers.into_iter().zip(attempts(result, count)) {
+                // The caller may have given up waiting; the write stands.
+                let _ = answer.send(attempt);
+            }
+        });
+    }
+}
+
+type WriteResult = Result<
+    openraft::raft::ClientWriteResponse<crate::TypeConfig>,
+    RaftError<crate::NodeId, ClientWriteError<crate::NodeId, crate::NodeInfo>>,
+>;
+
+/// One attempt per proposal of the entry, in order.
+fn attempts(result: WriteResult, count: usize) -> Vec<Attempt> {
+    match result {
+        Ok(resp) if resp.data.len() == count => resp.data.into_iter().map(Attempt::Done).collect(),
+        Ok(resp) => {
+            // The state machine answers every proposal; anything else is a
+            // bug, and the outcome of each write is unknown.
+            let why = format!(
+                "the entry's {count} writes got {} outcomes",
+                resp.data.len()
+            );
+            tracing::error!("{why}");
+            vec![Attempt::Unavailable(why); count]
+        }
+        Err(RaftError::APIError(ClientWriteError::ForwardToLeader(f))) => {
+            vec![Attempt::NotLeader(f.leader_id); count]
+        }
+        Err(e) => vec![Attempt::Unavailable(e.to_string()); count],
+    }
+}
