@@ -17,7 +17,7 @@ use crate::state::{Session, StateWrite};
 /// after the first attempt is treated as a new request.
 pub const SESSION_TTL_MS: u64 = 10 * 60 * 1000;
 
-/// Applies one log entry: answers a retried request with its first outcome,
+/// Applies one proposal: answers a retried request with its first outcome,
 /// otherwise executes the command and remembers the outcome.
 pub fn apply_proposal<S: StateWrite + ?Sized>(state: &mut S, proposal: &Proposal) -> Outcome {
     // The clock never goes back, whatever the leaders' wall clocks did.
