@@ -21,7 +21,9 @@ verdict exact:
   consuming it otherwise leaves the same value with fewer choices.
 - Unknown operations with the same effect are interchangeable once called,
   so they are linearized in call order: the state records how many of each
-  effect have happened, not which.
+  effect have happened, not which. A state is skipped when one with the
+  same completed operations and value, and no more unknown ones used, was
+  already reached: whatever it leads to, that one leads to as well.
 """
 
 import math
