@@ -117,7 +117,11 @@ class Membership(Nemesis):
     def start(self):
         self.node = self.target(self.rng.random() < 0.3)
         other = self.rng.choice(self.others(self.node))
-        ok, out = self.cluster.cli("remove", "--addr", api(other), "--id", str(self.node))
+        # A node restarted a moment ago may not listen yet: ask the others.
+        for asked in [other] + [n for n in self.others(self.node) if n != other]:
+            ok, out = self.cluster.cli("remove", "--addr", api(asked), "--id", str(self.node))
+            if ok or "unreachable" not in out:
+                break
         self.removed = ok
         if ok:
             self.cluster.kill(self.node)
