@@ -17,6 +17,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
+use raftcart_raft::Batching;
 
 use crate::cluster_cli::ClusterCmd;
 use crate::layout::Layout;
@@ -82,6 +83,15 @@ struct Tuning {
     /// Take a snapshot (and purge the log) every this many entries.
     #[arg(long, default_value_t = 10_000, env = "RAFTCART_SNAPSHOT_EVERY")]
     snapshot_every: u64,
+    /// The leader packs at most this many waiting writes into one log
+    /// entry; 1 turns batching off.
+    #[arg(long, default_value_t = 512, env = "RAFTCART_WRITES_PER_ENTRY",
+          value_parser = clap::value_parser!(u64).range(1..=65_536))]
+    writes_per_entry: u64,
+    /// Log entries the leader keeps proposed but uncommitted at once.
+    #[arg(long, default_value_t = 4, env = "RAFTCART_ENTRIES_IN_FLIGHT",
+          value_parser = clap::value_parser!(u64).range(1..=4096))]
+    entries_in_flight: u64,
 }
 
 impl Tuning {
@@ -92,6 +102,8 @@ impl Tuning {
             ("--election-min-ms", self.election_min_ms),
             ("--election-max-ms", self.election_max_ms),
             ("--snapshot-every", self.snapshot_every),
+            ("--writes-per-entry", self.writes_per_entry),
+            ("--entries-in-flight", self.entries_in_flight),
         ]
         .iter()
         .flat_map(|(flag, v)| [flag.to_string(), v.to_string()])
@@ -182,6 +194,10 @@ async fn main() -> anyhow::Result<()> {
                 election_min_ms: a.tuning.election_min_ms,
                 election_max_ms: a.tuning.election_max_ms,
                 snapshot_every: a.tuning.snapshot_every,
+                batching: Batching {
+                    writes_per_entry: a.tuning.writes_per_entry as usize,
+                    entries_in_flight: a.tuning.entries_in_flight as usize,
+                },
             })
             .await
         }

@@ -10,7 +10,7 @@ use std::time::Duration;
 use anyhow::Context;
 use openraft::SnapshotPolicy;
 use raftcart_raft::network::Network;
-use raftcart_raft::{rpc_server, Executor, ExecutorConfig, NodeId, NodeInfo, Raft};
+use raftcart_raft::{rpc_server, Batching, Executor, ExecutorConfig, NodeId, NodeInfo, Raft};
 
 use crate::api::{self, AppState};
 use crate::metrics::Metrics;
@@ -29,6 +29,7 @@ pub struct NodeConfig {
     pub election_min_ms: u64,
     pub election_max_ms: u64,
     pub snapshot_every: u64,
+    pub batching: Batching,
 }
 
 fn raft_config(c: &NodeConfig) -> anyhow::Result<openraft::Config> {
@@ -64,6 +65,7 @@ pub async fn run(c: NodeConfig) -> anyhow::Result<()> {
         Arc::new(view.clone()),
         ExecutorConfig {
             leader_wait: c.leader_wait,
+            batching: c.batching,
         },
     ));
 

@@ -10,14 +10,35 @@ use common::{stock, Cluster};
 use futures::stream::{self, StreamExt};
 use reqwest::Method;
 
-/// 1 item with 100 stock at price 1, 1000 users with 1 credit, 1000
-/// concurrent one-item checkouts: exactly 100 succeed, stock ends at 0,
-/// credit falls by exactly 100, and the orders marked paid are exactly the
-/// ones whose checkout got a 2xx. The leader packs concurrent writes into
-/// shared log entries: the 1000 checkouts take fewer than 1000 entries.
+/// The leader packs concurrent writes into shared log entries: the 1000
+/// checkouts of the race take fewer than 1000 entries.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn consistency_workload() {
     let c = Cluster::start(21100, &[]).await;
+    let entries = checkout_race(&c).await;
+    assert!(
+        entries < 1000,
+        "1000 concurrent checkouts took {entries} log entries: not batched"
+    );
+}
+
+/// With batching off (`--writes-per-entry 1`, passed by `up` to its nodes)
+/// the race has the same outcome, one entry per write.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn consistency_workload_unbatched() {
+    let c = Cluster::start(23000, &["--writes-per-entry", "1"]).await;
+    let entries = checkout_race(&c).await;
+    assert!(
+        entries >= 1000,
+        "1000 checkouts took {entries} log entries with one write per entry"
+    );
+}
+
+/// 1 item with 100 stock at price 1, 1000 users with 1 credit, 1000
+/// concurrent one-item checkouts: exactly 100 succeed, stock ends at 0,
+/// credit falls by exactly 100, and the orders marked paid are exactly the
+/// ones whose checkout got a 2xx. Returns the log entries the race took.
+async fn checkout_race(c: &Cluster) -> u64 {
     assert_eq!(c.post("/stock/batch_init/1/100/1").await.0, 200);
     assert_eq!(c.post("/payment/batch_init/1000/1").await.0, 200);
     let mut orders = Vec::new();
@@ -36,12 +57,9 @@ async fn consistency_workload() {
     };
     let entries_before = log_index().await;
     let results: Vec<(String, u16)> = stream::iter(orders.iter().cloned())
-        .map(|(_, order)| {
-            let c = &c;
-            async move {
-                let (s, _) = c.post(&format!("/orders/checkout/{order}")).await;
-                (order, s)
-            }
+        .map(|(_, order)| async move {
+            let (s, _) = c.post(&format!("/orders/checkout/{order}")).await;
+            (order, s)
         })
         .buffer_unordered(1000)
         .collect()
@@ -53,14 +71,10 @@ async fn consistency_workload() {
         .collect();
     let refused = results.iter().filter(|(_, s)| *s == 400).count();
     let entries = log_index().await - entries_before;
-    assert!(
-        entries < 1000,
-        "1000 concurrent checkouts took {entries} log entries: not batched"
-    );
     assert_eq!(succeeded.len(), 100, "successful checkouts");
     assert_eq!(refused, 900, "every other checkout is a clean 400");
 
-    assert_eq!(stock(&c, "0").await, 0);
+    assert_eq!(stock(c, "0").await, 0);
     let mut total_credit = 0;
     let mut paid = BTreeSet::new();
     for (user, order) in &orders {
@@ -83,6 +97,7 @@ async fn consistency_workload() {
         succeeded.len(),
         1000 - total_credit
     );
+    entries
 }
 
 /// batch_init of the stress data set: three commands, each quick, and

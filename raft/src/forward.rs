@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::codec;
 use crate::membership::{self, MembershipOp};
-use crate::proposer::Proposer;
+use crate::proposer::{Batching, Proposer};
 use crate::types::{NodeId, NodeInfo, Raft};
 
 pub const PATH_FORWARD: &str = "/raft/forward";
@@ -89,12 +89,15 @@ pub struct ExecutorConfig {
     /// How long a request may wait for a leader (election, failover) before
     /// the client gets a 503.
     pub leader_wait: Duration,
+    /// How the leader packs writes into log entries.
+    pub batching: Batching,
 }
 
 impl Default for ExecutorConfig {
     fn default() -> Self {
         ExecutorConfig {
             leader_wait: Duration::from_secs(5),
+            batching: Batching::default(),
         }
     }
 }
@@ -122,7 +125,7 @@ impl Executor {
             .expect("building an HTTP client with static settings");
         Executor {
             id,
-            proposer: Proposer::start(raft.clone()),
+            proposer: Proposer::start(raft.clone(), config.batching),
             raft,
             reader,
             http,

@@ -14,5 +14,6 @@ pub mod types;
 
 pub use forward::{ClusterError, Consistency, Executor, ExecutorConfig, Op};
 pub use membership::MembershipOp;
+pub use proposer::Batching;
 pub use status::{ClusterStatus, MemberStatus};
 pub use types::{NodeId, NodeInfo, Raft, TypeConfig};

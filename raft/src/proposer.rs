@@ -16,11 +16,25 @@ use tokio::sync::{mpsc, oneshot, Semaphore};
 use crate::forward::Attempt;
 use crate::types::Raft;
 
-/// Entries proposed but not yet answered: enough to keep the log append,
-/// replication and apply stages busy at once.
-const IN_FLIGHT: usize = 4;
-/// Writes per entry, at most: bounds an entry's size and its apply time.
-const PER_ENTRY: usize = 512;
+/// How writes share entries. The defaults were measured (locust/README.md);
+/// `writes_per_entry: 1` turns batching off, for comparison.
+#[derive(Debug, Clone, Copy)]
+pub struct Batching {
+    /// Writes per entry, at most: bounds an entry's size and its apply time.
+    pub writes_per_entry: usize,
+    /// Entries proposed but not yet answered: enough to keep the log append,
+    /// replication and apply stages busy at once.
+    pub entries_in_flight: usize,
+}
+
+impl Default for Batching {
+    fn default() -> Self {
+        Batching {
+            writes_per_entry: 512,
+            entries_in_flight: 4,
+        }
+    }
+}
 
 struct Waiting {
     proposal: Proposal,
@@ -34,9 +48,9 @@ pub struct Proposer {
 
 impl Proposer {
     /// Starts the proposing task; it ends when the last `Proposer` is dropped.
-    pub fn start(raft: Raft) -> Proposer {
+    pub fn start(raft: Raft, batching: Batching) -> Proposer {
         let (queue, waiting) = mpsc::unbounded_channel();
-        tokio::spawn(run(raft, waiting));
+        tokio::spawn(run(raft, batching, waiting));
         Proposer { queue }
     }
 
@@ -53,15 +67,16 @@ impl Proposer {
     }
 }
 
-async fn run(raft: Raft, mut waiting: mpsc::UnboundedReceiver<Waiting>) {
-    let slots = Arc::new(Semaphore::new(IN_FLIGHT));
+async fn run(raft: Raft, batching: Batching, mut waiting: mpsc::UnboundedReceiver<Waiting>) {
+    let per_entry = batching.writes_per_entry.max(1);
+    let slots = Arc::new(Semaphore::new(batching.entries_in_flight.max(1)));
     while let Some(first) = waiting.recv().await {
         // Waiting for a free slot is what lets the next entry fill up.
         let Ok(slot) = slots.clone().acquire_owned().await else {
             return;
         };
         let mut batch = vec![first];
-        while batch.len() < PER_ENTRY {
+        while batch.len() < per_entry {
             match waiting.try_recv() {
                 Ok(next) => batch.push(next),
                 Err(_) => break,
