@@ -3,7 +3,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use rocksdb::{ColumnFamilyDescriptor, Options, DB};
+use rocksdb::{BlockBasedOptions, Cache, ColumnFamilyDescriptor, Options, DB};
 
 use crate::error::{read_sm, Result};
 use crate::keys::{CF_LOG, CF_META, CF_SM};
@@ -31,10 +31,32 @@ pub(crate) fn open_db(dir: &Path) -> Result<Arc<DB>> {
     opts.create_if_missing(true);
     opts.create_missing_column_families(true);
     opts.set_compression_type(rocksdb::DBCompressionType::Lz4);
-    let cfs = [CF_LOG, CF_META, CF_SM]
-        .into_iter()
-        .map(|name| ColumnFamilyDescriptor::new(name, Options::default()));
+    let cfs = [
+        ColumnFamilyDescriptor::new(CF_LOG, Options::default()),
+        ColumnFamilyDescriptor::new(CF_META, Options::default()),
+        ColumnFamilyDescriptor::new(CF_SM, state_options()),
+    ];
     Ok(Arc::new(
         DB::open_cf_descriptors(&opts, dir.join("db"), cfs).map_err(read_sm)?,
     ))
+}
+
+/// The state machine's column family is read by point lookups, one per
+/// record a command touches, and a lookup of a request id's session nearly
+/// always misses. Bloom filters, in the memtable and in every table file,
+/// let a miss skip the search, and let a hit skip the files that do not
+/// hold the key (profiled: these lookups were a quarter of the CPU of a
+/// checkout load without them).
+fn state_options() -> Options {
+    let mut table = BlockBasedOptions::default();
+    table.set_bloom_filter(10.0, false);
+    table.set_block_cache(&Cache::new_lru_cache(32 << 20));
+    table.set_cache_index_and_filter_blocks(true);
+    table.set_pin_l0_filter_and_index_blocks_in_cache(true);
+    let mut opts = Options::default();
+    opts.set_block_based_table_factory(&table);
+    opts.set_memtable_prefix_bloom_ratio(0.1);
+    opts.set_memtable_whole_key_filtering(true);
+    opts.set_compression_type(rocksdb::DBCompressionType::Lz4);
+    opts
 }
