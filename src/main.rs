@@ -85,12 +85,20 @@ struct Tuning {
     snapshot_every: u64,
     /// The leader packs at most this many waiting writes into one log
     /// entry; 1 turns batching off.
-    #[arg(long, default_value_t = 512, env = "RAFTCART_WRITES_PER_ENTRY",
-          value_parser = clap::value_parser!(u64).range(1..=65_536))]
+    #[arg(
+        long,
+        default_value_t = Batching::default().writes_per_entry as u64,
+        env = "RAFTCART_WRITES_PER_ENTRY",
+        value_parser = clap::value_parser!(u64).range(1..=65_536)
+    )]
     writes_per_entry: u64,
     /// Log entries the leader keeps proposed but uncommitted at once.
-    #[arg(long, default_value_t = 4, env = "RAFTCART_ENTRIES_IN_FLIGHT",
-          value_parser = clap::value_parser!(u64).range(1..=4096))]
+    #[arg(
+        long,
+        default_value_t = Batching::default().entries_in_flight as u64,
+        env = "RAFTCART_ENTRIES_IN_FLIGHT",
+        value_parser = clap::value_parser!(u64).range(1..=4096)
+    )]
     entries_in_flight: u64,
 }
 
