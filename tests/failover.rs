@@ -251,6 +251,9 @@ async fn full_cluster_power_cut_keeps_acknowledged_data() {
     );
 
     c.launch().await;
+    // The restarted leader may still commit writes it had appended before
+    // the cut (their clients got no answer): let them land before reading.
+    c.wait_settled(&[1, 2, 3], Duration::from_secs(20)).await;
     let after = check_credit(&c, &tally).await;
     let (s, order_after) = c.get("/orders/find/7").await;
     assert_eq!((s, &order_after), (200, &order_before));

@@ -243,24 +243,49 @@ impl Cluster {
         }
     }
 
+    /// Waits until every node in `ids` has applied its whole log and all
+    /// hold the same last index: nothing written before is still pending.
+    /// After a restart the leader may still commit entries appended before
+    /// the crash (writes whose clients got no answer), so state read
+    /// before this can still change.
+    pub async fn wait_settled(&self, ids: &[u64], within: Duration) {
+        let settled = |s: Value| {
+            let applied = s["last_applied"].as_u64()?;
+            (s["last_log_index"].as_u64()? == applied).then_some(applied)
+        };
+        if !self.wait_all_equal(ids, within, settled).await {
+            panic!("nodes {ids:?} did not settle within {within:?}");
+        }
+    }
+
     /// Waits until every live node has applied the same log index.
     pub async fn wait_replicas_equal(&self, ids: &[u64], within: Duration) {
+        let applied = |s: Value| s["last_applied"].as_u64();
+        if !self.wait_all_equal(ids, within, applied).await {
+            panic!("replicas {ids:?} did not converge within {within:?}");
+        }
+    }
+
+    /// Whether, within the time, `of` gave the same value for every node's
+    /// status.
+    async fn wait_all_equal(
+        &self,
+        ids: &[u64],
+        within: Duration,
+        of: impl Fn(Value) -> Option<u64>,
+    ) -> bool {
         let deadline = Instant::now() + within;
         while Instant::now() < deadline {
-            let mut applied = Vec::new();
+            let mut values = Vec::new();
             for id in ids {
-                applied.push(
-                    self.status(*id)
-                        .await
-                        .and_then(|s| s["last_applied"].as_u64()),
-                );
+                values.push(self.status(*id).await.and_then(&of));
             }
-            if applied.iter().all(|a| a.is_some() && *a == applied[0]) {
-                return;
+            if values.iter().all(|v| v.is_some() && *v == values[0]) {
+                return true;
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
-        panic!("replicas {ids:?} did not converge within {within:?}");
+        false
     }
 
     pub async fn post(&self, path: &str) -> (u16, Value) {
