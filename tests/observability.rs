@@ -5,7 +5,7 @@
 
 mod common;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 use common::Cluster;
@@ -160,32 +160,23 @@ async fn metrics_follow_writes_refusals_snapshots_and_failover() {
     assert!(applied(&after) >= applied(&before) + 8.0);
     assert!(value(&after, "raftcart_raft_last_log_index", &[]) >= applied(&after));
 
-    // Roles: one leader, which alone reports replication lag per follower.
-    let term = value(&after, "raftcart_raft_term", &[]);
-    assert!(term >= 1.0);
-    for id in 1..=3 {
-        let s = scrape(&c, id).await;
-        let is_leader = value(&s, "raftcart_raft_is_leader", &[]);
-        assert_eq!(is_leader, (id == leader) as u8 as f64, "node {id}");
-        assert_eq!(value(&s, "raftcart_raft_term", &[]), term, "node {id}");
-        let followers: Vec<String> = s
-            .iter()
-            .filter(|x| x.metric == "raftcart_raft_replication_lag")
-            .map(|x| x.labels.get("follower").unwrap().to_string())
-            .collect();
-        if id == leader {
-            let mut expected: Vec<String> = (1..=3)
-                .filter(|f| *f != leader)
-                .map(|f| f.to_string())
-                .collect();
-            expected.sort();
-            let mut followers = followers;
-            followers.sort();
-            assert_eq!(followers, expected);
-        } else {
-            assert!(followers.is_empty(), "node {id} is not the leader");
+    // Roles: one leader, which alone reports replication lag per follower,
+    // and one term. An election since the start may have moved the
+    // leadership, so judge one view of all three nodes taken in the same
+    // term, retrying while the terms differ.
+    let mut view = Err(Vec::new());
+    for _ in 0..50 {
+        let mut scrapes = Vec::new();
+        for id in 1..=3 {
+            scrapes.push((id, scrape(&c, id).await));
         }
+        view = roles(&scrapes);
+        if view.is_ok() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
     }
+    let (leader, term) = view.expect("one leader and one term across the nodes");
 
     // A snapshot on one node counts there.
     let follower = (1..=3).find(|id| *id != leader).unwrap();
@@ -286,4 +277,50 @@ async fn request_id_is_echoed_and_travels_to_the_leader() {
         leader_line.contains("forwarded"),
         "leader's line: {leader_line}"
     );
+}
+
+/// The leader and term the nodes' metrics agree on, or what is wrong with
+/// them: not one term, not exactly one leader, or replication lag reported
+/// by anyone but the leader or for anything but its followers.
+fn roles(scrapes: &[(u64, Vec<Sample>)]) -> Result<(u64, f64), Vec<String>> {
+    let mut problems = Vec::new();
+    let terms: BTreeSet<u64> = scrapes
+        .iter()
+        .map(|(_, s)| value(s, "raftcart_raft_term", &[]) as u64)
+        .collect();
+    if terms.len() != 1 || terms.contains(&0) {
+        problems.push(format!("terms {terms:?}"));
+    }
+    let leaders: Vec<u64> = scrapes
+        .iter()
+        .filter(|(_, s)| value(s, "raftcart_raft_is_leader", &[]) == 1.0)
+        .map(|(id, _)| *id)
+        .collect();
+    if leaders.len() != 1 {
+        problems.push(format!("leaders {leaders:?}"));
+    }
+    for (id, s) in scrapes {
+        let mut followers: Vec<u64> = s
+            .iter()
+            .filter(|x| x.metric == "raftcart_raft_replication_lag")
+            .map(|x| x.labels.get("follower").unwrap().parse().unwrap())
+            .collect();
+        followers.sort();
+        let expected: Vec<u64> = if leaders == [*id] {
+            scrapes
+                .iter()
+                .map(|(f, _)| *f)
+                .filter(|f| f != id)
+                .collect()
+        } else {
+            Vec::new()
+        };
+        if followers != expected {
+            problems.push(format!("node {id} reports lag for {followers:?}"));
+        }
+    }
+    match (problems.is_empty(), leaders.as_slice(), terms.first()) {
+        (true, [leader], Some(term)) => Ok((*leader, *term as f64)),
+        _ => Err(problems),
+    }
 }
