@@ -5,6 +5,16 @@ Both pace each user at one request per second, as the course does, so the
 number of users is the offered load in requests/s. Every 4xx/5xx counts as
 a failure (Locust's default for non-2xx).
 
+Pacing: each user keeps a fixed once-a-second schedule that starts at a
+random point of its first second (`pacing.steady_pacing`). Locust's own
+`constant_pacing` keeps users in step instead: Locust starts them in
+clumps (spawn-rate users at a time), each late wake-up moves a user's
+phase into the clump ahead of it, and within seconds all N users fire in
+the same instant. One Locust process then needs ~0.2 s of CPU just to send
+a burst of 1000 requests, and that wait is inside every latency it
+reports (1000 users on a 0.1 ms endpoint: median 190 ms). RAFTCART_LOCKSTEP=1
+(`run.sh --lockstep`) brings Locust's pacing back, for comparison.
+
 Users are FastHttpUsers (geventhttpclient), not HttpUsers (requests): the
 same requests for a fraction of the client CPU, which matters when Locust
 shares two cores with the three nodes it measures.
@@ -15,11 +25,22 @@ orders "0".."99999" whose users hold plenty of credit.
 
 import os
 import random
+import time
 
 from locust import FastHttpUser, constant_pacing, task
+from pacing import steady_pacing
 
 ORDERS = int(os.environ.get("RAFTCART_ORDERS", "100000"))
 ITEMS = int(os.environ.get("RAFTCART_ITEMS", "100000"))
+LOCKSTEP = os.environ.get("RAFTCART_LOCKSTEP", "0") == "1"
+PACING = constant_pacing(1) if LOCKSTEP else steady_pacing(1)
+
+
+def start_paced(user):
+    """Waits for the user's first slot: Locust runs a user's first task the
+    moment it is spawned, which would send each spawn clump at once."""
+    if not LOCKSTEP:
+        time.sleep(user.wait_time())
 
 
 class StressUser(FastHttpUser):
@@ -27,7 +48,10 @@ class StressUser(FastHttpUser):
     batch_init set. A second checkout of a paid order succeeds without
     charging again."""
 
-    wait_time = constant_pacing(1)
+    wait_time = PACING
+
+    def on_start(self):
+        start_paced(self)
 
     @task
     def checkout(self):
@@ -39,9 +63,10 @@ class MixedUser(FastHttpUser):
     """A shopper: an account with funds, then orders of a few items,
     checkouts and lookups."""
 
-    wait_time = constant_pacing(1)
+    wait_time = PACING
 
     def on_start(self):
+        start_paced(self)
         self.user_id = None
         self.orders = []
         r = self.client.post("/payment/create_user")

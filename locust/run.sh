@@ -3,11 +3,14 @@
 # the course's API). Installs Locust into its own venv when missing.
 #
 #   locust/run.sh [--host URL] [--users N] [--spawn-rate R] [--time DURATION]
-#                 [--scenario stress|mixed] [--no-populate] [--out DIR]
+#                 [--scenario stress|mixed] [--no-populate] [--lockstep]
+#                 [--out DIR]
 #
 # Defaults: http://127.0.0.1:8000, 100 users, spawn rate 100/s, 60s, the
 # stress scenario, populate first. Writes Locust's CSVs and HTML report
-# into locust/results/<scenario>-<users>u-<time>/ (or --out).
+# into locust/results/<scenario>-<users>u-<time>/ (or --out). --lockstep
+# uses Locust's constant_pacing instead of each user's own steady schedule
+# (see locustfile.py).
 set -euo pipefail
 cd "$(dirname "$0")"
 
@@ -20,8 +23,9 @@ while [ $# -gt 0 ]; do
         --time) duration=$2; shift 2 ;;
         --scenario) scenario=$2; shift 2 ;;
         --no-populate) populate=0; shift ;;
+        --lockstep) export RAFTCART_LOCKSTEP=1; shift ;;
         --out) out=$2; shift 2 ;;
-        -h|--help) sed -n 2,11p "$0"; exit 0 ;;
+        -h|--help) sed -n 2,14p "$0"; exit 0 ;;
         *) echo "unknown argument: $1 (see --help)" >&2; exit 2 ;;
     esac
 done

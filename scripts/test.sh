@@ -15,6 +15,8 @@ step "cargo clippy -D warnings"
 cargo clippy --workspace --all-targets -- -D warnings
 step "cargo test (unit, property, storage suite, clusters)"
 cargo test --workspace
+step "locust pacing unit tests"
+(cd locust && python3 -m unittest test_pacing)
 step "jepsen checker unit tests"
 (cd jepsen && python3 -m unittest discover -s tests)
 step "jepsen: every nemesis alone, 20 s each"
