@@ -11,6 +11,7 @@
 // helpers here return the same type rather than converting at every call.
 #![allow(clippy::result_large_err)]
 
+mod background;
 mod backup;
 mod db;
 mod error;

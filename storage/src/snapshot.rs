@@ -1,9 +1,9 @@
 //! Snapshots: captured from one RocksDB view, kept in one file.
 
 use std::fs::{self, File};
-use std::io::{Cursor, Write};
+use std::io::{BufWriter, Cursor};
 use std::path::Path;
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use raftcart_raft::codec;
 use raftcart_raft::types::{LogId, Snapshot, SnapshotMeta, StoredMembership};
@@ -17,10 +17,18 @@ use crate::keys::{self, CF_SM};
 /// its metadata keys included.
 pub(crate) type Pairs = Vec<(Vec<u8>, Vec<u8>)>;
 
-#[derive(Serialize, Deserialize)]
+#[derive(Deserialize)]
 struct SnapshotFile {
     meta: SnapshotMeta,
     data: Vec<u8>,
+}
+
+/// `SnapshotFile` as written: borrowed, so that saving copies nothing.
+/// Same encoding (a byte slice and a `Vec<u8>` serialize alike).
+#[derive(Serialize)]
+struct SnapshotFileRef<'a> {
+    meta: &'a SnapshotMeta,
+    data: &'a [u8],
 }
 
 /// The state machine as one RocksDB view saw it.
@@ -48,7 +56,7 @@ pub(crate) fn capture(db: &DB) -> Result<Capture> {
     let mut pairs: Pairs = Vec::new();
     for item in view.iterator_cf(cf, IteratorMode::Start) {
         let (k, v) = item.map_err(error::read_sm)?;
-        pairs.push((k.to_vec(), v.to_vec()));
+        pairs.push((k.into_vec(), v.into_vec()));
     }
     Ok(Capture {
         last_log_id,
@@ -59,6 +67,7 @@ pub(crate) fn capture(db: &DB) -> Result<Capture> {
 
 /// Captures the state machine into the snapshot file.
 pub(crate) fn build(db: &DB, file: &Path) -> Result<Snapshot> {
+    let started = Instant::now();
     let Capture {
         last_log_id,
         last_membership,
@@ -84,6 +93,12 @@ pub(crate) fn build(db: &DB, file: &Path) -> Result<Snapshot> {
         snapshot_id,
     };
     save(file, &meta, &data)?;
+    tracing::debug!(
+        index = ?meta.last_log_id.map(|l| l.index),
+        bytes = data.len(),
+        ms = started.elapsed().as_millis() as u64,
+        "snapshot built"
+    );
     Ok(Snapshot {
         meta,
         snapshot: Box::new(Cursor::new(data)),
@@ -112,14 +127,12 @@ pub(crate) fn validate(meta: &SnapshotMeta, data: &[u8]) -> Result<Pairs> {
 /// Writes the snapshot file atomically: a crash leaves the old file or the
 /// new one, never a torn one.
 pub(crate) fn save(file: &Path, meta: &SnapshotMeta, data: &[u8]) -> Result<()> {
-    let bytes = codec::encode(&SnapshotFile {
-        meta: meta.clone(),
-        data: data.to_vec(),
-    })
-    .map_err(error::write_snapshot)?;
     let tmp = file.with_extension("tmp");
-    let mut f = File::create(&tmp).map_err(error::write_snapshot)?;
-    f.write_all(&bytes).map_err(error::write_snapshot)?;
+    let mut out = BufWriter::new(File::create(&tmp).map_err(error::write_snapshot)?);
+    codec::encode_into(&SnapshotFileRef { meta, data }, &mut out).map_err(error::write_snapshot)?;
+    let f = out
+        .into_inner()
+        .map_err(|e| error::write_snapshot(e.into_error()))?;
     f.sync_all().map_err(error::write_snapshot)?;
     fs::rename(&tmp, file).map_err(error::write_snapshot)?;
     if let Some(dir) = file.parent() {

@@ -16,6 +16,7 @@ use raftcart_raft::TypeConfig;
 use rocksdb::{Direction, IteratorMode, WriteBatch, WriteOptions, DB};
 use serde::Serialize;
 
+use crate::background;
 use crate::error::{self, Result};
 use crate::keys::{self, CF_SM};
 use crate::snapshot;
@@ -221,9 +222,6 @@ impl RaftSnapshotBuilder<TypeConfig> for SnapshotBuilder {
     async fn build_snapshot(&mut self) -> Result<Snapshot> {
         let db = self.db.clone();
         let file = self.snapshot_file.clone();
-        // Reading the whole state is blocking work: keep it off the runtime.
-        tokio::task::spawn_blocking(move || snapshot::build(&db, &file))
-            .await
-            .map_err(error::write_snapshot)?
+        background::run_low_priority("raftcart-snapshot", move || snapshot::build(&db, &file)).await
     }
 }
