@@ -45,7 +45,10 @@ class Cluster:
                "--api", f"{ip_of(node)}:{API_PORT}",
                "--raft", f"{ip_of(node)}:{RAFT_PORT}",
                "--data-dir", self.data_dir(node),
-               "--leader-wait-ms", str(self.leader_wait_ms)]
+               "--leader-wait-ms", str(self.leader_wait_ms),
+               # Far below the default (100,000), so that snapshots, log
+               # purges and snapshot installs happen during the faults.
+               "--snapshot-every", "2000"]
         if not join:
             cmd += ["--peer", self.peers]
         if init:
