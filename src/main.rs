@@ -76,11 +76,13 @@ struct Tuning {
     /// follower must persist and answer within it, or it never counts, and
     /// the leader re-sends. With 100 ms, a busy 2-core machine missed it
     /// now and then, and each miss stalled every write for up to 0.9 s.
-    #[arg(long, default_value_t = 250, env = "RAFTCART_HEARTBEAT_MS")]
+    /// Elections keep their 400-800 ms: longer ones (750-1500 ms) made
+    /// failover take 3.2-3.9 s.
+    #[arg(long, default_value_t = 200, env = "RAFTCART_HEARTBEAT_MS")]
     heartbeat_ms: u64,
-    #[arg(long, default_value_t = 750, env = "RAFTCART_ELECTION_MIN_MS")]
+    #[arg(long, default_value_t = 400, env = "RAFTCART_ELECTION_MIN_MS")]
     election_min_ms: u64,
-    #[arg(long, default_value_t = 1500, env = "RAFTCART_ELECTION_MAX_MS")]
+    #[arg(long, default_value_t = 800, env = "RAFTCART_ELECTION_MAX_MS")]
     election_max_ms: u64,
     /// Take a snapshot (and purge the log) every this many entries. A
     /// snapshot copies the whole state machine, so taking one costs the
