@@ -111,3 +111,18 @@ class MixedUser(FastHttpUser):
         if self.user_id is not None:
             self.client.post(f"/payment/add_funds/{self.user_id}/10",
                              name="/payment/add_funds/[user_id]/[amount]")
+
+
+class StatusUser(FastHttpUser):
+    """Measures Locust itself: GET /cluster/status costs a node about
+    0.1 ms, so what Locust reports beyond that is the client's own delay
+    (`run.sh --scenario status --no-populate --host http://127.0.0.1:8002`)."""
+
+    wait_time = PACING
+
+    def on_start(self):
+        start_paced(self)
+
+    @task
+    def status(self):
+        self.client.get("/cluster/status")

@@ -3,7 +3,7 @@
 # the course's API). Installs Locust into its own venv when missing.
 #
 #   locust/run.sh [--host URL] [--users N] [--spawn-rate R] [--time DURATION]
-#                 [--scenario stress|mixed] [--no-populate] [--lockstep]
+#                 [--scenario stress|mixed|status] [--no-populate] [--lockstep]
 #                 [--out DIR]
 #
 # Defaults: http://127.0.0.1:8000, 100 users, spawn rate 100/s, 60s, the
@@ -32,7 +32,8 @@ done
 case "$scenario" in
     stress) class=StressUser ;;
     mixed) class=MixedUser ;;
-    *) echo "--scenario must be stress or mixed" >&2; exit 2 ;;
+    status) class=StatusUser ;;
+    *) echo "--scenario must be stress, mixed or status" >&2; exit 2 ;;
 esac
 
 venv="${RAFTCART_LOCUST_VENV:-$HOME/.cache/raftcart-locust-venv}"
