@@ -36,22 +36,23 @@ LOCKSTEP = os.environ.get("RAFTCART_LOCKSTEP", "0") == "1"
 PACING = constant_pacing(1) if LOCKSTEP else steady_pacing(1)
 
 
-def start_paced(user):
-    """Waits for the user's first slot: Locust runs a user's first task the
-    moment it is spawned, which would send each spawn clump at once."""
-    if not LOCKSTEP:
-        time.sleep(user.wait_time())
+class PacedUser(FastHttpUser):
+    """One request a second on the chosen pacing, from the first request
+    on: Locust runs a user's first task the moment it is spawned, which
+    would send each spawn clump at once."""
 
-
-class StressUser(FastHttpUser):
-    """The course's stress scenario: check out a random order of the
-    batch_init set. A second checkout of a paid order succeeds without
-    charging again."""
-
+    abstract = True
     wait_time = PACING
 
     def on_start(self):
-        start_paced(self)
+        if not LOCKSTEP:
+            time.sleep(self.wait_time())
+
+
+class StressUser(PacedUser):
+    """The course's stress scenario: check out a random order of the
+    batch_init set. A second checkout of a paid order succeeds without
+    charging again."""
 
     @task
     def checkout(self):
@@ -59,14 +60,12 @@ class StressUser(FastHttpUser):
         self.client.post(f"/orders/checkout/{order}", name="/orders/checkout/[order_id]")
 
 
-class MixedUser(FastHttpUser):
+class MixedUser(PacedUser):
     """A shopper: an account with funds, then orders of a few items,
     checkouts and lookups."""
 
-    wait_time = PACING
-
     def on_start(self):
-        start_paced(self)
+        super().on_start()
         self.user_id = None
         self.orders = []
         r = self.client.post("/payment/create_user")
@@ -113,15 +112,10 @@ class MixedUser(FastHttpUser):
                              name="/payment/add_funds/[user_id]/[amount]")
 
 
-class StatusUser(FastHttpUser):
+class StatusUser(PacedUser):
     """Measures Locust itself: GET /cluster/status costs a node about
     0.1 ms, so what Locust reports beyond that is the client's own delay
     (`run.sh --scenario status --no-populate --host http://127.0.0.1:8002`)."""
-
-    wait_time = PACING
-
-    def on_start(self):
-        start_paced(self)
 
     @task
     def status(self):
