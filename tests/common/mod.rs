@@ -235,11 +235,21 @@ impl Cluster {
         kill(Pid::from_raw(self.node_pid(id)), Signal::SIGCONT).expect("SIGCONT a node");
     }
 
-    /// SIGKILLs `up` and every node: a power cut.
+    /// SIGKILLs `up` and every node: a power cut. Returns once the nodes
+    /// are gone too: a killed node holds its database lock until the
+    /// kernel has torn it down, which on a loaded machine can outlast the
+    /// next `launch`, whose node would then fail to open the database.
     pub fn kill_all(&self) {
         if let Some(mut up) = self.up.lock().unwrap().take() {
             let _ = killpg(Pid::from_raw(up.id() as i32), Signal::SIGKILL);
             let _ = up.wait();
+            for id in 1..=self.nodes {
+                if let Ok(pid) =
+                    std::fs::read_to_string(self.data_dir().join(format!("node{id}.pid")))
+                {
+                    wait_gone(pid.trim());
+                }
+            }
         }
     }
 
@@ -254,7 +264,10 @@ impl Cluster {
             (s["last_log_index"].as_u64()? == applied).then_some(applied)
         };
         if !self.wait_all_equal(ids, within, settled).await {
-            panic!("nodes {ids:?} did not settle within {within:?}");
+            panic!(
+                "nodes {ids:?} did not settle within {within:?}\n{}",
+                self.diagnostics(ids).await
+            );
         }
     }
 
@@ -262,8 +275,37 @@ impl Cluster {
     pub async fn wait_replicas_equal(&self, ids: &[u64], within: Duration) {
         let applied = |s: Value| s["last_applied"].as_u64();
         if !self.wait_all_equal(ids, within, applied).await {
-            panic!("replicas {ids:?} did not converge within {within:?}");
+            panic!(
+                "replicas {ids:?} did not converge within {within:?}\n{}",
+                self.diagnostics(ids).await
+            );
         }
+    }
+
+    /// What a failed wait prints, since the temporary dir holding the logs
+    /// is gone once the test ends: each node's status and the end of the
+    /// newest `up` log and of each node's log.
+    async fn diagnostics(&self, ids: &[u64]) -> String {
+        let mut out = String::new();
+        for id in ids {
+            let status = self.status(*id).await;
+            out += &format!("node {id} status: {}\n", status.unwrap_or(Value::Null));
+        }
+        let mut logs = vec![self.dir.path().join(format!("up-{}.log", self.launches))];
+        logs.extend(
+            ids.iter()
+                .map(|id| self.data_dir().join(format!("node{id}.log"))),
+        );
+        for log in logs {
+            let text = std::fs::read_to_string(&log).unwrap_or_default();
+            let lines: Vec<&str> = text.lines().collect();
+            out += &format!("last lines of {}:\n", log.display());
+            for line in &lines[lines.len().saturating_sub(30)..] {
+                out += line;
+                out += "\n";
+            }
+        }
+        out
     }
 
     /// Whether, within the time, `of` gave the same value for every node's
@@ -333,6 +375,14 @@ impl Cluster {
 impl Drop for Cluster {
     fn drop(&mut self) {
         self.kill_all();
+        // A failed test keeps its cluster's data and logs to look at.
+        if std::thread::panicking() {
+            self.dir.disable_cleanup(true);
+            eprintln!(
+                "kept the failed test's cluster dir: {}",
+                self.dir.path().display()
+            );
+        }
         for (_, mut node) in self.extra_nodes.lock().unwrap().drain(..) {
             let _ = node.kill();
             let _ = node.wait();
@@ -347,6 +397,29 @@ impl Drop for Cluster {
             }
         }
     }
+}
+
+/// Waits (up to 30 s) until process `pid` has released its files (and so
+/// its database lock and ports): it no longer exists, or it is a zombie
+/// with no thread left. Its main thread alone being a zombie is not
+/// enough: the others (one in an fsync, say) still hold the files.
+fn wait_gone(pid: &str) {
+    let stat = format!("/proc/{pid}/stat");
+    let threads = || std::fs::read_dir(format!("/proc/{pid}/task")).map_or(0, |d| d.count());
+    for _ in 0..600 {
+        let Ok(s) = std::fs::read_to_string(&stat) else {
+            return;
+        };
+        // The state follows the parenthesised command name.
+        let zombie = s
+            .rsplit_once(") ")
+            .is_some_and(|(_, rest)| rest.starts_with('Z'));
+        if zombie && threads() <= 1 {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    panic!("process {pid} still running 30 s after SIGKILL");
 }
 
 /// Runs the `raftcart` binary: (succeeded, stdout, stderr).
