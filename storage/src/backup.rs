@@ -204,7 +204,8 @@ impl Backup {
             opts.set_sync(true);
             db.write_opt(batch, &opts)
                 .map_err(|e| BackupError::Io(std::io::Error::other(e)))?;
-            snapshot::build(&db, &db::snapshot_file(&staging))?;
+            let file = snapshot::SnapshotFile::open(db::snapshot_file(&staging))?;
+            snapshot::build(&db, &file)?;
         }
         fs::rename(&staging, dir)?;
         if let Some(parent) = dir.parent().filter(|p| !p.as_os_str().is_empty()) {

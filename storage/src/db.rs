@@ -8,6 +8,7 @@ use rocksdb::{BlockBasedOptions, Cache, ColumnFamilyDescriptor, Options, DB};
 use crate::error::{read_sm, Result};
 use crate::keys::{CF_LOG, CF_META, CF_SM};
 use crate::log_store::LogStore;
+use crate::snapshot::SnapshotFile;
 use crate::state_machine::StateMachine;
 use crate::state_view::StateView;
 
@@ -17,7 +18,7 @@ use crate::state_view::StateView;
 pub fn open(dir: &Path) -> Result<(LogStore, StateMachine, StateView)> {
     let db = open_db(dir)?;
     let view = StateView::new(db.clone());
-    let sm = StateMachine::open(db.clone(), snapshot_file(dir))?;
+    let sm = StateMachine::open(db.clone(), SnapshotFile::open(snapshot_file(dir))?)?;
     Ok((LogStore::new(db), sm, view))
 }
 

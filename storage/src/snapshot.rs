@@ -2,7 +2,9 @@
 
 use std::fs::{self, File};
 use std::io::{BufWriter, Cursor};
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Mutex;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use raftcart_raft::codec;
@@ -18,12 +20,12 @@ use crate::keys::{self, CF_SM};
 pub(crate) type Pairs = Vec<(Vec<u8>, Vec<u8>)>;
 
 #[derive(Deserialize)]
-struct SnapshotFile {
+struct SnapshotFileOwned {
     meta: SnapshotMeta,
     data: Vec<u8>,
 }
 
-/// `SnapshotFile` as written: borrowed, so that saving copies nothing.
+/// `SnapshotFileOwned` as written: borrowed, so that saving copies nothing.
 /// Same encoding (a byte slice and a `Vec<u8>` serialize alike).
 #[derive(Serialize)]
 struct SnapshotFileRef<'a> {
@@ -66,7 +68,7 @@ pub(crate) fn capture(db: &DB) -> Result<Capture> {
 }
 
 /// Captures the state machine into the snapshot file.
-pub(crate) fn build(db: &DB, file: &Path) -> Result<Snapshot> {
+pub(crate) fn build(db: &DB, file: &SnapshotFile) -> Result<Snapshot> {
     let started = Instant::now();
     let Capture {
         last_log_id,
@@ -92,7 +94,7 @@ pub(crate) fn build(db: &DB, file: &Path) -> Result<Snapshot> {
         last_membership,
         snapshot_id,
     };
-    save(file, &meta, &data)?;
+    file.save(&meta, &data)?;
     tracing::debug!(
         index = ?meta.last_log_id.map(|l| l.index),
         bytes = data.len(),
@@ -124,34 +126,185 @@ pub(crate) fn validate(meta: &SnapshotMeta, data: &[u8]) -> Result<Pairs> {
     Ok(pairs)
 }
 
-/// Writes the snapshot file atomically: a crash leaves the old file or the
-/// new one, never a torn one.
-pub(crate) fn save(file: &Path, meta: &SnapshotMeta, data: &[u8]) -> Result<()> {
-    let tmp = file.with_extension("tmp");
-    let mut out = BufWriter::new(File::create(&tmp).map_err(error::write_snapshot)?);
+/// A node's snapshot file. openraft builds snapshots (on their own thread)
+/// while the state machine may install one received from the leader, so
+/// both can be saving at once. Each writes its own temporary file, and the
+/// rename that publishes it happens under a lock and only for a snapshot
+/// newer than the one on disk: a build that started before an install and
+/// ends after it must not replace the installed snapshot with an older one
+/// (the log it would need has already been purged).
+pub(crate) struct SnapshotFile {
+    path: PathBuf,
+    /// Last log id of the snapshot on disk; `None` while there is none.
+    on_disk: Mutex<Option<Option<LogId>>>,
+    next_tmp: AtomicU64,
+}
+
+impl SnapshotFile {
+    /// Opens the snapshot file at `path` (there may be none yet) and removes
+    /// the temporary files of saves a crash interrupted.
+    pub(crate) fn open(path: PathBuf) -> Result<SnapshotFile> {
+        let on_disk = load(&path)?.map(|s| s.meta.last_log_id);
+        if let (Some(dir), Some(name)) = (path.parent(), path.file_name()) {
+            let prefix = format!("{}.", name.to_string_lossy());
+            for entry in fs::read_dir(dir).map_err(error::read_snapshot)? {
+                let entry = entry.map_err(error::read_snapshot)?;
+                let stray = entry.file_name().to_string_lossy().into_owned();
+                if stray.starts_with(&prefix) && stray.ends_with(".tmp") {
+                    fs::remove_file(entry.path()).map_err(error::write_snapshot)?;
+                }
+            }
+        }
+        Ok(SnapshotFile {
+            path,
+            on_disk: Mutex::new(on_disk),
+            next_tmp: AtomicU64::new(0),
+        })
+    }
+
+    pub(crate) fn load(&self) -> Result<Option<Snapshot>> {
+        load(&self.path)
+    }
+
+    /// Writes the snapshot durably and atomically (a crash leaves the old
+    /// file or the new one, never a torn one), unless the file on disk is
+    /// at least as new. Returns whether it was written.
+    pub(crate) fn save(&self, meta: &SnapshotMeta, data: &[u8]) -> Result<bool> {
+        let seq = self.next_tmp.fetch_add(1, Ordering::Relaxed);
+        let tmp = self.path.with_extension(format!("{seq}.tmp"));
+        write_synced(&tmp, meta, data)?;
+        let mut on_disk = self.on_disk.lock().unwrap_or_else(|e| e.into_inner());
+        let newer = on_disk.is_none_or(|current| meta.last_log_id > current);
+        if !newer {
+            drop(on_disk);
+            fs::remove_file(&tmp).map_err(error::write_snapshot)?;
+            return Ok(false);
+        }
+        fs::rename(&tmp, &self.path).map_err(error::write_snapshot)?;
+        if let Some(dir) = self.path.parent() {
+            File::open(dir)
+                .and_then(|d| d.sync_all())
+                .map_err(error::write_snapshot)?;
+        }
+        *on_disk = Some(meta.last_log_id);
+        Ok(true)
+    }
+}
+
+fn write_synced(tmp: &Path, meta: &SnapshotMeta, data: &[u8]) -> Result<()> {
+    let mut out = BufWriter::new(File::create(tmp).map_err(error::write_snapshot)?);
     codec::encode_into(&SnapshotFileRef { meta, data }, &mut out).map_err(error::write_snapshot)?;
     let f = out
         .into_inner()
         .map_err(|e| error::write_snapshot(e.into_error()))?;
-    f.sync_all().map_err(error::write_snapshot)?;
-    fs::rename(&tmp, file).map_err(error::write_snapshot)?;
-    if let Some(dir) = file.parent() {
-        File::open(dir)
-            .and_then(|d| d.sync_all())
-            .map_err(error::write_snapshot)?;
-    }
-    Ok(())
+    f.sync_all().map_err(error::write_snapshot)
 }
 
-pub(crate) fn load(file: &Path) -> Result<Option<Snapshot>> {
+fn load(file: &Path) -> Result<Option<Snapshot>> {
     let bytes = match fs::read(file) {
         Ok(b) => b,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
         Err(e) => return Err(error::read_snapshot(e)),
     };
-    let f: SnapshotFile = codec::decode(&bytes).map_err(error::read_snapshot)?;
+    let f: SnapshotFileOwned = codec::decode(&bytes).map_err(error::read_snapshot)?;
     Ok(Some(Snapshot {
         meta: f.meta,
         snapshot: Box::new(Cursor::new(f.data)),
     }))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::Read;
+    use std::sync::Arc;
+
+    use openraft::CommittedLeaderId;
+
+    use super::*;
+
+    fn meta(index: u64) -> SnapshotMeta {
+        SnapshotMeta {
+            last_log_id: Some(LogId::new(CommittedLeaderId::new(1, 1), index)),
+            last_membership: StoredMembership::default(),
+            snapshot_id: format!("s{index}"),
+        }
+    }
+
+    /// Data that tells which snapshot it belongs to, large enough that
+    /// concurrent saves overlap.
+    fn data(index: u64) -> Vec<u8> {
+        vec![index as u8; 1 << 20]
+    }
+
+    fn on_disk(file: &SnapshotFile) -> (u64, Vec<u8>) {
+        let mut s = file.load().unwrap().expect("a snapshot on disk");
+        let mut bytes = Vec::new();
+        s.snapshot.read_to_end(&mut bytes).unwrap();
+        (s.meta.last_log_id.unwrap().index, bytes)
+    }
+
+    fn leftovers(dir: &Path) -> Vec<String> {
+        fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .filter(|n| n.ends_with(".tmp"))
+            .collect()
+    }
+
+    #[test]
+    fn an_older_snapshot_never_replaces_a_newer_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = SnapshotFile::open(dir.path().join("snapshot")).unwrap();
+        assert!(file.save(&meta(10), &data(10)).unwrap());
+        assert!(!file.save(&meta(5), &data(5)).unwrap());
+        assert!(!file.save(&meta(10), &data(11)).unwrap());
+        assert_eq!(on_disk(&file), (10, data(10)));
+        assert!(file.save(&meta(12), &data(12)).unwrap());
+        assert_eq!(on_disk(&file), (12, data(12)));
+        assert_eq!(leftovers(dir.path()), Vec::<String>::new());
+
+        // A reopened file remembers what is on disk.
+        let reopened = SnapshotFile::open(dir.path().join("snapshot")).unwrap();
+        assert!(!reopened.save(&meta(11), &data(11)).unwrap());
+        assert_eq!(on_disk(&reopened), (12, data(12)));
+    }
+
+    /// A build and an install saving at once (openraft runs them in
+    /// parallel) leave the newer of the two, whole.
+    #[test]
+    fn concurrent_saves_leave_the_newest_whole() {
+        for round in 0..5 {
+            let dir = tempfile::tempdir().unwrap();
+            let file = Arc::new(SnapshotFile::open(dir.path().join("snapshot")).unwrap());
+            let savers: Vec<_> = (1..=8u64)
+                .map(|i| {
+                    let file = file.clone();
+                    // Every order of indexes, across rounds and threads.
+                    let index = (i * 3 + round) % 8 + 1;
+                    std::thread::spawn(move || file.save(&meta(index), &data(index)).unwrap())
+                })
+                .collect();
+            let written = savers
+                .into_iter()
+                .map(|s| s.join().unwrap())
+                .filter(|w| *w)
+                .count();
+            assert!(written >= 1);
+            assert_eq!(on_disk(&file), (8, data(8)));
+            assert_eq!(leftovers(dir.path()), Vec::<String>::new());
+        }
+    }
+
+    #[test]
+    fn open_removes_the_temporary_files_of_interrupted_saves() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = SnapshotFile::open(dir.path().join("snapshot")).unwrap();
+        assert!(file.save(&meta(3), &data(3)).unwrap());
+        fs::write(dir.path().join("snapshot.7.tmp"), b"torn").unwrap();
+        fs::write(dir.path().join("snapshot.tmp"), b"torn").unwrap();
+        fs::write(dir.path().join("other.tmp"), b"not ours").unwrap();
+        let reopened = SnapshotFile::open(dir.path().join("snapshot")).unwrap();
+        assert_eq!(leftovers(dir.path()), vec!["other.tmp".to_string()]);
+        assert_eq!(on_disk(&reopened), (3, data(3)));
+    }
 }

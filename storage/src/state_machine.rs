@@ -2,7 +2,6 @@
 //! domain's pure logic and stores each batch with one atomic write.
 
 use std::io::Cursor;
-use std::path::PathBuf;
 use std::sync::Arc;
 
 use openraft::storage::RaftStateMachine;
@@ -19,12 +18,12 @@ use serde::Serialize;
 use crate::background;
 use crate::error::{self, Result};
 use crate::keys::{self, CF_SM};
-use crate::snapshot;
+use crate::snapshot::{self, SnapshotFile};
 use crate::state_view::StateView;
 
 pub struct StateMachine {
     db: Arc<DB>,
-    snapshot_file: PathBuf,
+    snapshot_file: Arc<SnapshotFile>,
     applied: Option<LogId>,
     membership: StoredMembership,
     /// Sessions older than this were already swept (a cache, not state).
@@ -32,13 +31,13 @@ pub struct StateMachine {
 }
 
 impl StateMachine {
-    pub(crate) fn open(db: Arc<DB>, snapshot_file: PathBuf) -> Result<Self> {
+    pub(crate) fn open(db: Arc<DB>, snapshot_file: SnapshotFile) -> Result<Self> {
         let view = StateView::new(db.clone());
         Ok(StateMachine {
             applied: view.get(keys::APPLIED),
             membership: view.get(keys::MEMBERSHIP).unwrap_or_default(),
             db,
-            snapshot_file,
+            snapshot_file: Arc::new(snapshot_file),
             swept_until_ms: 0,
         })
     }
@@ -200,7 +199,7 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         let mut opts = WriteOptions::default();
         opts.set_sync(true);
         self.db.write_opt(batch, &opts).map_err(error::write_sm)?;
-        snapshot::save(&self.snapshot_file, meta, &data)?;
+        self.snapshot_file.save(meta, &data)?;
 
         self.applied = meta.last_log_id;
         self.membership = meta.last_membership.clone();
@@ -209,13 +208,13 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
     }
 
     async fn get_current_snapshot(&mut self) -> Result<Option<Snapshot>> {
-        snapshot::load(&self.snapshot_file)
+        self.snapshot_file.load()
     }
 }
 
 pub struct SnapshotBuilder {
     db: Arc<DB>,
-    snapshot_file: PathBuf,
+    snapshot_file: Arc<SnapshotFile>,
 }
 
 impl RaftSnapshotBuilder<TypeConfig> for SnapshotBuilder {
