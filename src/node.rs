@@ -109,7 +109,10 @@ pub async fn run(c: NodeConfig) -> anyhow::Result<()> {
         initialize(&raft, &c).await?;
     }
 
-    crate::signals::terminated().await;
+    let fatal = tokio::select! {
+        _ = crate::signals::terminated() => None,
+        fatal = raft_stopped(&raft) => Some(fatal),
+    };
     tracing::info!(id = c.id, "stopping");
     let _ = stop_tx.send(true);
     let _ = tokio::time::timeout(Duration::from_secs(3), async {
@@ -118,7 +121,26 @@ pub async fn run(c: NodeConfig) -> anyhow::Result<()> {
     })
     .await;
     raft.shutdown().await.ok();
-    Ok(())
+    match fatal {
+        // Exiting (rather than serving HTTP with a dead Raft) lets the
+        // supervisor restart the node, which recovers from its data dir.
+        Some(fatal) => Err(anyhow::anyhow!("Raft stopped: {fatal}")),
+        None => Ok(()),
+    }
+}
+
+/// Resolves if Raft stops on its own (a storage error is fatal to
+/// openraft), with the reason.
+async fn raft_stopped(raft: &Raft) -> String {
+    let mut metrics = raft.metrics();
+    loop {
+        if let Err(fatal) = &metrics.borrow_and_update().running_state {
+            return fatal.to_string();
+        }
+        if metrics.changed().await.is_err() {
+            return "its metrics channel closed".into();
+        }
+    }
 }
 
 /// Forms the cluster from `--peer` on first start. A node that already has

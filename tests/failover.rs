@@ -1,6 +1,6 @@
 //! Faults on a real 3-node cluster: SIGKILL the leader under load, and a
 //! power cut of the whole cluster. Nothing acknowledged may be lost, and
-//! nothing may apply twice.
+//! nothing may apply twice. And a node whose storage fails stops.
 
 mod common;
 
@@ -301,4 +301,35 @@ async fn without_a_quorum_requests_fail_with_503_after_the_wait() {
     c.kill_all();
     c.launch().await;
     assert_eq!(credit(&c, "0").await, 0, "the refused writes did not apply");
+}
+
+/// A storage error is fatal to openraft: Raft stops on that node. The node
+/// must then exit, so that its supervisor restarts it, rather than go on
+/// answering HTTP with a Raft that no longer runs. Provoked here by a
+/// directory where node 3 saves its snapshot.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_whose_raft_stops_exits_and_says_why() {
+    let c = Cluster::start(22900, &["--snapshot-every", "40"]).await;
+    let snapshot = c.data_dir().join("node3/snapshot");
+    let _ = std::fs::remove_file(&snapshot);
+    std::fs::create_dir_all(snapshot.join("in-the-way")).unwrap();
+    let pid = c.node_pid(3);
+
+    // One entry per write (sent one after another): enough for a snapshot.
+    for user in 0..60 {
+        let (s, v) = c.post("/payment/create_user").await;
+        assert_eq!(s, 200, "write {user}: {v}");
+    }
+    common::wait_gone(&pid.to_string());
+
+    let log = std::fs::read_to_string(c.data_dir().join("node3.log")).unwrap();
+    assert!(log.contains("Error: Raft stopped"), "node 3's log: {log}");
+    let up = std::fs::read_to_string(c.dir.path().join("up-1.log")).unwrap();
+    assert!(
+        up.contains("node 3 exited (exit status: 1)"),
+        "up's log: {up}"
+    );
+    // The other two still form a quorum.
+    assert_eq!(c.post("/payment/batch_init/1/5").await.0, 200);
+    assert_eq!(credit(&c, "0").await, 5);
 }

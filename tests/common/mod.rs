@@ -399,11 +399,11 @@ impl Drop for Cluster {
     }
 }
 
-/// Waits (up to 30 s) until process `pid` has released its files (and so
-/// its database lock and ports): it no longer exists, or it is a zombie
-/// with no thread left. Its main thread alone being a zombie is not
+/// Waits (up to 30 s) until process `pid` has exited and released its
+/// files (and so its database lock and ports): it no longer exists, or it
+/// is a zombie with no thread left. Its main thread alone being a zombie is not
 /// enough: the others (one in an fsync, say) still hold the files.
-fn wait_gone(pid: &str) {
+pub fn wait_gone(pid: &str) {
     let stat = format!("/proc/{pid}/stat");
     let threads = || std::fs::read_dir(format!("/proc/{pid}/task")).map_or(0, |d| d.count());
     for _ in 0..600 {
@@ -419,7 +419,7 @@ fn wait_gone(pid: &str) {
         }
         std::thread::sleep(Duration::from_millis(50));
     }
-    panic!("process {pid} still running 30 s after SIGKILL");
+    panic!("process {pid} still running after 30 s");
 }
 
 /// Runs the `raftcart` binary: (succeeded, stdout, stderr).
