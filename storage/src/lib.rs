@@ -5,7 +5,8 @@
 //! before they are acknowledged (appends by a group commit that shares one
 //! fsync among all the appends waiting for it); each applied batch of entries is one atomic
 //! write that also records the last applied log id; a snapshot's data and
-//! metadata come from one RocksDB view.
+//! metadata come from one RocksDB view; a snapshot file is only ever
+//! replaced by a newer one (a build and an install can run at once).
 
 // openraft's trait methods return its StorageError (over 200 bytes); the
 // helpers here return the same type rather than converting at every call.
