@@ -401,8 +401,8 @@ impl Drop for Cluster {
 
 /// Waits (up to 30 s) until process `pid` has exited and released its
 /// files (and so its database lock and ports): it no longer exists, or it
-/// is a zombie with no thread left. Its main thread alone being a zombie is not
-/// enough: the others (one in an fsync, say) still hold the files.
+/// is a zombie with no thread left. Its main thread alone being a zombie
+/// is not enough: the others (one in an fsync, say) still hold the files.
 pub fn wait_gone(pid: &str) {
     let stat = format!("/proc/{pid}/stat");
     let threads = || std::fs::read_dir(format!("/proc/{pid}/task")).map_or(0, |d| d.count());
