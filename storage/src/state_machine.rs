@@ -19,7 +19,7 @@ use crate::background;
 use crate::error::{self, Result};
 use crate::keys::{self, CF_SM};
 use crate::snapshot::{self, SnapshotFile};
-use crate::state_view::StateView;
+use crate::state_view::{ApplyView, StateView};
 
 pub struct StateMachine {
     db: Arc<DB>,
@@ -123,7 +123,7 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         I: IntoIterator<Item = Entry> + OptionalSend,
         I::IntoIter: OptionalSend,
     {
-        let view = StateView::new(self.db.clone());
+        let view = ApplyView::new(StateView::new(self.db.clone()));
         let mut overlay = Overlay::new(&view);
         let mut outcomes = Vec::new();
         let mut last = None;
@@ -148,6 +148,11 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
             return Ok(outcomes);
         };
         let changes = overlay.into_changes();
+        if let Some(why) = view.failure() {
+            return Err(error::read_sm(error::invalid(format!(
+                "applying up to {last}: {why}"
+            ))));
+        }
 
         // Data and last applied log id in ONE batch: a crash between the two
         // would make a restart apply the same entries again.

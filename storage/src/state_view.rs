@@ -1,6 +1,6 @@
 //! The state machine's records read straight from RocksDB.
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use raftcart_domain::{Item, Order, Session, StateRead, User};
 use raftcart_raft::codec;
@@ -24,22 +24,77 @@ impl StateView {
         &self.db
     }
 
-    pub(crate) fn get<T: DeserializeOwned>(&self, key: &[u8]) -> Option<T> {
+    /// A record (`None` if absent), or why it could not be read.
+    pub(crate) fn try_get<T: DeserializeOwned>(
+        &self,
+        key: &[u8],
+    ) -> std::result::Result<Option<T>, String> {
         let cf = self.db.cf_handle(CF_SM).expect("sm column family exists");
         match self.db.get_pinned_cf(cf, key) {
-            Ok(Some(bytes)) => match codec::decode(&bytes) {
-                Ok(v) => Some(v),
-                Err(e) => {
-                    tracing::error!(key = ?String::from_utf8_lossy(key), "undecodable record: {e}");
-                    None
-                }
-            },
-            Ok(None) => None,
-            Err(e) => {
-                tracing::error!("reading the state machine: {e}");
-                None
-            }
+            Ok(Some(bytes)) => codec::decode(&bytes)
+                .map(Some)
+                .map_err(|e| format!("undecodable record {:?}: {e}", String::from_utf8_lossy(key))),
+            Ok(None) => Ok(None),
+            Err(e) => Err(format!("reading the state machine: {e}")),
         }
+    }
+
+    /// For queries: a record that cannot be read is logged and answered as
+    /// absent.
+    pub(crate) fn get<T: DeserializeOwned>(&self, key: &[u8]) -> Option<T> {
+        self.try_get(key).unwrap_or_else(|e| {
+            tracing::error!("{e}");
+            None
+        })
+    }
+}
+
+/// What `apply` reads through. A record that cannot be read must not pass
+/// for an absent one there: this replica would then decide differently
+/// from the others (refuse a checkout they accept). The first failure is
+/// kept; `apply` then stores nothing and returns a storage error, which
+/// stops Raft on this node, and the node exits to be restarted.
+pub(crate) struct ApplyView {
+    view: StateView,
+    failure: OnceLock<String>,
+}
+
+impl ApplyView {
+    pub(crate) fn new(view: StateView) -> Self {
+        ApplyView {
+            view,
+            failure: OnceLock::new(),
+        }
+    }
+
+    /// Why a read failed, if one did.
+    pub(crate) fn failure(&self) -> Option<&str> {
+        self.failure.get().map(String::as_str)
+    }
+
+    fn get<T: DeserializeOwned>(&self, key: &[u8]) -> Option<T> {
+        self.view.try_get(key).unwrap_or_else(|e| {
+            let _ = self.failure.set(e);
+            None
+        })
+    }
+}
+
+impl StateRead for ApplyView {
+    fn user(&self, id: &str) -> Option<User> {
+        self.get(&keys::prefixed(keys::USER, id))
+    }
+    fn item(&self, id: &str) -> Option<Item> {
+        self.get(&keys::prefixed(keys::ITEM, id))
+    }
+    fn order(&self, id: &str) -> Option<Order> {
+        self.get(&keys::prefixed(keys::ORDER, id))
+    }
+    fn session(&self, request_id: &str) -> Option<Session> {
+        self.get(&keys::prefixed(keys::SESSION, request_id))
+    }
+    fn clock_ms(&self) -> u64 {
+        self.get(keys::CLOCK).unwrap_or(0)
     }
 }
 

@@ -1,6 +1,6 @@
 //! The state machine over RocksDB: applies survive a reopen, snapshots
-//! carry data and metadata together, and a bad snapshot is refused before
-//! anything is touched.
+//! carry data and metadata together, a bad snapshot is refused before
+//! anything is touched, and an unreadable record fails the apply.
 
 use openraft::storage::RaftStateMachine;
 use std::path::Path;
@@ -234,4 +234,46 @@ async fn an_entry_of_several_proposals_answers_each_in_order() {
     assert_eq!(outcomes[1], outcomes[2]);
     assert!(outcomes[3].is_err(), "{:?}", outcomes[3]);
     assert_eq!(view.user("0").unwrap().credit, 6);
+}
+
+/// A record that cannot be read stops the apply with a storage error
+/// (which stops Raft on the node) rather than pass for an absent one, which
+/// would make this replica answer differently from the others; nothing of
+/// the failed batch is stored.
+#[tokio::test]
+async fn an_unreadable_record_fails_the_apply_and_stores_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let (_log, mut sm, _view) = open(dir.path()).unwrap();
+        sm.apply(workload().into_iter().take(1)).await.unwrap();
+    }
+    {
+        // Damage user 1's record behind the store's back.
+        let db = rocksdb::DB::open_cf(
+            &rocksdb::Options::default(),
+            dir.path().join("db"),
+            ["log", "meta", "sm"],
+        )
+        .unwrap();
+        db.put_cf(db.cf_handle("sm").unwrap(), b"u/1", [0xff])
+            .unwrap();
+    }
+    let (_log, mut sm, view) = open(dir.path()).unwrap();
+    let funds = |index, user: &str| {
+        entry(
+            index,
+            Command::AddFunds {
+                user_id: user.into(),
+                amount: 5,
+            },
+        )
+    };
+    let err = sm
+        .apply(vec![funds(2, "0"), funds(3, "1")])
+        .await
+        .expect_err("an undecodable user record");
+    assert!(err.to_string().contains("u/1"), "{err}");
+    let (applied, _) = sm.applied_state().await.unwrap();
+    assert_eq!(applied.map(|l| l.index), Some(1));
+    assert_eq!(view.user("0").unwrap().credit, 10, "entry 2 not stored");
 }
