@@ -80,38 +80,28 @@ impl ApplyView {
     }
 }
 
-impl StateRead for ApplyView {
-    fn user(&self, id: &str) -> Option<User> {
-        self.get(&keys::prefixed(keys::USER, id))
-    }
-    fn item(&self, id: &str) -> Option<Item> {
-        self.get(&keys::prefixed(keys::ITEM, id))
-    }
-    fn order(&self, id: &str) -> Option<Order> {
-        self.get(&keys::prefixed(keys::ORDER, id))
-    }
-    fn session(&self, request_id: &str) -> Option<Session> {
-        self.get(&keys::prefixed(keys::SESSION, request_id))
-    }
-    fn clock_ms(&self) -> u64 {
-        self.get(keys::CLOCK).unwrap_or(0)
-    }
+/// The domain's reads as keys of the `sm` column family: one mapping for
+/// both views, each with its own `get`.
+macro_rules! read_records {
+    ($view:ty) => {
+        impl StateRead for $view {
+            fn user(&self, id: &str) -> Option<User> {
+                self.get(&keys::prefixed(keys::USER, id))
+            }
+            fn item(&self, id: &str) -> Option<Item> {
+                self.get(&keys::prefixed(keys::ITEM, id))
+            }
+            fn order(&self, id: &str) -> Option<Order> {
+                self.get(&keys::prefixed(keys::ORDER, id))
+            }
+            fn session(&self, request_id: &str) -> Option<Session> {
+                self.get(&keys::prefixed(keys::SESSION, request_id))
+            }
+            fn clock_ms(&self) -> u64 {
+                self.get(keys::CLOCK).unwrap_or(0)
+            }
+        }
+    };
 }
-
-impl StateRead for StateView {
-    fn user(&self, id: &str) -> Option<User> {
-        self.get(&keys::prefixed(keys::USER, id))
-    }
-    fn item(&self, id: &str) -> Option<Item> {
-        self.get(&keys::prefixed(keys::ITEM, id))
-    }
-    fn order(&self, id: &str) -> Option<Order> {
-        self.get(&keys::prefixed(keys::ORDER, id))
-    }
-    fn session(&self, request_id: &str) -> Option<Session> {
-        self.get(&keys::prefixed(keys::SESSION, request_id))
-    }
-    fn clock_ms(&self) -> u64 {
-        self.get(keys::CLOCK).unwrap_or(0)
-    }
-}
+read_records!(StateView);
+read_records!(ApplyView);
