@@ -127,7 +127,8 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         let mut overlay = Overlay::new(&view);
         let mut outcomes = Vec::new();
         let mut last = None;
-        let mut membership_changed = false;
+        // Kept aside until the batch is stored: a failed apply changes nothing.
+        let mut new_membership = None;
         for entry in entries {
             last = Some(entry.log_id);
             let outcome = match entry.payload {
@@ -136,8 +137,7 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
                     .map(|proposal| apply_proposal(&mut overlay, proposal))
                     .collect(),
                 EntryPayload::Membership(m) => {
-                    self.membership = StoredMembership::new(Some(entry.log_id), m);
-                    membership_changed = true;
+                    new_membership = Some(StoredMembership::new(Some(entry.log_id), m));
                     Vec::new()
                 }
                 EntryPayload::Blank => Vec::new(),
@@ -162,8 +162,8 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         }
         self.write_changes(&mut batch, &changes)?;
         self.put(&mut batch, keys::APPLIED, &last)?;
-        if membership_changed {
-            self.put(&mut batch, keys::MEMBERSHIP, &self.membership)?;
+        if let Some(membership) = &new_membership {
+            self.put(&mut batch, keys::MEMBERSHIP, membership)?;
         }
         // Not synced: the entries are in the synced log, and a restart
         // re-applies whatever the last applied id says is missing.
@@ -171,6 +171,9 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
             .write_opt(batch, &WriteOptions::default())
             .map_err(error::write_sm)?;
         self.applied = Some(last);
+        if let Some(membership) = new_membership {
+            self.membership = membership;
+        }
         Ok(outcomes)
     }
 
