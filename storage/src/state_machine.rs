@@ -32,10 +32,16 @@ pub struct StateMachine {
 
 impl StateMachine {
     pub(crate) fn open(db: Arc<DB>, snapshot_file: SnapshotFile) -> Result<Self> {
+        // Unreadable metadata must stop the start: taken for "nothing
+        // applied", it would make every entry apply a second time.
         let view = StateView::new(db.clone());
+        let unreadable = |e| error::read_sm(error::invalid(e));
         Ok(StateMachine {
-            applied: view.get(keys::APPLIED),
-            membership: view.get(keys::MEMBERSHIP).unwrap_or_default(),
+            applied: view.try_get(keys::APPLIED).map_err(unreadable)?,
+            membership: view
+                .try_get(keys::MEMBERSHIP)
+                .map_err(unreadable)?
+                .unwrap_or_default(),
             db,
             snapshot_file: Arc::new(snapshot_file),
             swept_until_ms: 0,

@@ -247,17 +247,7 @@ async fn an_unreadable_record_fails_the_apply_and_stores_nothing() {
         let (_log, mut sm, _view) = open(dir.path()).unwrap();
         sm.apply(workload().into_iter().take(1)).await.unwrap();
     }
-    {
-        // Damage user 1's record behind the store's back.
-        let db = rocksdb::DB::open_cf(
-            &rocksdb::Options::default(),
-            dir.path().join("db"),
-            ["log", "meta", "sm"],
-        )
-        .unwrap();
-        db.put_cf(db.cf_handle("sm").unwrap(), b"u/1", [0xff])
-            .unwrap();
-    }
+    damage(dir.path(), b"u/1");
     let (_log, mut sm, view) = open(dir.path()).unwrap();
     let funds = |index, user: &str| {
         entry(
@@ -276,4 +266,30 @@ async fn an_unreadable_record_fails_the_apply_and_stores_nothing() {
     let (applied, _) = sm.applied_state().await.unwrap();
     assert_eq!(applied.map(|l| l.index), Some(1));
     assert_eq!(view.user("0").unwrap().credit, 10, "entry 2 not stored");
+}
+
+/// Unreadable state machine metadata stops the start: taken for "nothing
+/// applied yet", it would make every entry apply a second time.
+#[tokio::test]
+async fn unreadable_metadata_fails_the_open() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let (_log, mut sm, _view) = open(dir.path()).unwrap();
+        sm.apply(workload().into_iter().take(1)).await.unwrap();
+    }
+    damage(dir.path(), b"m/applied");
+    let err = open(dir.path()).err().expect("open refuses");
+    assert!(err.to_string().contains("m/applied"), "{err}");
+}
+
+/// Overwrites one state machine record with bytes that decode as nothing,
+/// behind the store's back.
+fn damage(dir: &Path, key: &[u8]) {
+    let db = rocksdb::DB::open_cf(
+        &rocksdb::Options::default(),
+        dir.join("db"),
+        ["log", "meta", "sm"],
+    )
+    .unwrap();
+    db.put_cf(db.cf_handle("sm").unwrap(), key, [0xff]).unwrap();
 }
