@@ -242,12 +242,7 @@ async fn an_entry_of_several_proposals_answers_each_in_order() {
 /// the failed batch is stored.
 #[tokio::test]
 async fn an_unreadable_record_fails_the_apply_and_stores_nothing() {
-    let dir = tempfile::tempdir().unwrap();
-    {
-        let (_log, mut sm, _view) = open(dir.path()).unwrap();
-        sm.apply(workload().into_iter().take(1)).await.unwrap();
-    }
-    damage(dir.path(), b"u/1");
+    let dir = damaged_after_first_entry(b"u/1").await;
     let (_log, mut sm, view) = open(dir.path()).unwrap();
     let funds = |index, user: &str| {
         entry(
@@ -272,24 +267,26 @@ async fn an_unreadable_record_fails_the_apply_and_stores_nothing() {
 /// applied yet", it would make every entry apply a second time.
 #[tokio::test]
 async fn unreadable_metadata_fails_the_open() {
+    let dir = damaged_after_first_entry(b"m/applied").await;
+    let err = open(dir.path()).err().expect("open refuses");
+    assert!(err.to_string().contains("m/applied"), "{err}");
+}
+
+/// A store that applied the workload's first entry (three users), then had
+/// one state machine record overwritten, behind its back, with bytes that
+/// decode as nothing.
+async fn damaged_after_first_entry(key: &[u8]) -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
     {
         let (_log, mut sm, _view) = open(dir.path()).unwrap();
         sm.apply(workload().into_iter().take(1)).await.unwrap();
     }
-    damage(dir.path(), b"m/applied");
-    let err = open(dir.path()).err().expect("open refuses");
-    assert!(err.to_string().contains("m/applied"), "{err}");
-}
-
-/// Overwrites one state machine record with bytes that decode as nothing,
-/// behind the store's back.
-fn damage(dir: &Path, key: &[u8]) {
     let db = rocksdb::DB::open_cf(
         &rocksdb::Options::default(),
-        dir.join("db"),
+        dir.path().join("db"),
         ["log", "meta", "sm"],
     )
     .unwrap();
     db.put_cf(db.cf_handle("sm").unwrap(), key, [0xff]).unwrap();
+    dir
 }
