@@ -9,6 +9,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use anyhow::Context;
 use axum::body::{to_bytes, Body};
 use axum::extract::{Request, State};
 use axum::http::{HeaderValue, Method, StatusCode};
@@ -18,35 +19,56 @@ use futures::stream::{FuturesUnordered, StreamExt};
 use raftcart_raft::ClusterStatus;
 use serde_json::json;
 
+use crate::serve::CLIENT_IDLE;
+use crate::tls::Tls;
+
 const NO_LEADER: usize = usize::MAX;
 const MAX_BODY: usize = 1024 * 1024;
 
 pub struct Gateway {
     /// Node API addresses, HOST:PORT.
     backends: Vec<String>,
+    /// "https" when the nodes speak TLS.
+    scheme: &'static str,
     http: reqwest::Client,
     /// Index into `backends` of the leader, or NO_LEADER.
     leader: tokio::sync::watch::Sender<usize>,
     next: AtomicUsize,
     /// How long one client request may keep trying nodes.
     wait: Duration,
+    /// The admin token, where the nodes require it for `/cluster/status`.
+    status_token: Option<String>,
 }
 
 impl Gateway {
-    pub fn new(backends: Vec<String>, wait: Duration) -> Arc<Self> {
-        let http = reqwest::Client::builder()
+    /// With `tls`, the nodes are reached over https, trusting its CA.
+    pub fn new(
+        backends: Vec<String>,
+        wait: Duration,
+        status_token: Option<String>,
+        tls: Option<&Tls>,
+    ) -> anyhow::Result<Arc<Self>> {
+        let builder = reqwest::Client::builder()
             .connect_timeout(Duration::from_millis(300))
             .tcp_nodelay(true)
-            .pool_max_idle_per_host(1024)
+            .pool_idle_timeout(CLIENT_IDLE)
+            .pool_max_idle_per_host(1024);
+        let builder = match tls {
+            Some(tls) => tls.api_client(builder)?,
+            None => builder,
+        };
+        let http = builder
             .build()
-            .expect("building an HTTP client with static settings");
-        Arc::new(Gateway {
+            .context("building the gateway's HTTP client")?;
+        Ok(Arc::new(Gateway {
+            scheme: if tls.is_some() { "https" } else { "http" },
             backends,
             http,
             leader: tokio::sync::watch::Sender::new(NO_LEADER),
             next: AtomicUsize::new(0),
             wait,
-        })
+            status_token,
+        }))
     }
 
     pub fn router(self: &Arc<Self>) -> Router {
@@ -87,13 +109,13 @@ impl Gateway {
 
     /// (term, leader's API address if it knows one) as one node sees it.
     async fn leader_seen_by(&self, backend: &str) -> Option<(u64, Option<String>)> {
-        let resp = self
+        let mut req = self
             .http
-            .get(format!("http://{backend}/cluster/status"))
-            .timeout(Duration::from_millis(300))
-            .send()
-            .await
-            .ok()?;
+            .get(format!("{}://{backend}/cluster/status", self.scheme));
+        if let Some(token) = &self.status_token {
+            req = req.bearer_auth(token);
+        }
+        let resp = req.timeout(Duration::from_millis(300)).send().await.ok()?;
         let status: ClusterStatus = resp.json().await.ok()?;
         let leader = status.leader_id.and_then(|leader| {
             status
@@ -113,8 +135,44 @@ impl Gateway {
     }
 }
 
+/// Whether the gateway passes requests for `path` on: the shop's routes and
+/// the read-only cluster routes, never the operator's (which change or dump
+/// the cluster) nor node-to-node ones. Judged on the path as it will be
+/// sent, after URL normalisation (`/cluster/status/../remove/2` is
+/// `/cluster/remove/2`).
+pub fn is_served(path: &str) -> bool {
+    const READ_ONLY: [&str; 3] = ["/cluster/status", "/cluster/node", "/cluster/overview"];
+    if path.starts_with("/raft/") {
+        return false;
+    }
+    !path.starts_with("/cluster/") || READ_ONLY.contains(&path)
+}
+
 async fn proxy(State(gw): State<Arc<Gateway>>, req: Request) -> Response {
     let (parts, body) = req.into_parts();
+    let path = parts
+        .uri
+        .path_and_query()
+        .map(|p| p.as_str().to_string())
+        .unwrap_or_else(|| "/".into());
+    // Any backend will do to see the path as reqwest will send it.
+    let normalised = reqwest::Url::parse(&format!("http://{}{path}", gw.backends[0]));
+    if !normalised.is_ok_and(|url| is_served(url.path())) {
+        return match parts.headers.contains_key("authorization") {
+            false => error(
+                StatusCode::UNAUTHORIZED,
+                "operator routes need the admin token and are served only on a node's own \
+                 API address, not through the gateway"
+                    .into(),
+            ),
+            true => error(
+                StatusCode::FORBIDDEN,
+                "operator routes are not served through the gateway: send them to a node's \
+                 own API address"
+                    .into(),
+            ),
+        };
+    }
     let body = match to_bytes(body, MAX_BODY).await {
         Ok(b) => b,
         Err(_) => {
@@ -124,14 +182,11 @@ async fn proxy(State(gw): State<Arc<Gateway>>, req: Request) -> Response {
             )
         }
     };
-    let path = parts
-        .uri
-        .path_and_query()
-        .map(|p| p.as_str().to_string())
-        .unwrap_or_else(|| "/".into());
     let mut headers = reqwest::header::HeaderMap::new();
-    if let Some(ct) = parts.headers.get("content-type") {
-        headers.insert("content-type", ct.clone());
+    for name in ["content-type", "authorization"] {
+        if let Some(v) = parts.headers.get(name) {
+            headers.insert(name, v.clone());
+        }
     }
     match parts.headers.get("idempotency-key") {
         Some(key) => {
@@ -160,7 +215,10 @@ async fn proxy(State(gw): State<Arc<Gateway>>, req: Request) -> Response {
         let backend = &gw.backends[idx];
         let sent = gw
             .http
-            .request(parts.method.clone(), format!("http://{backend}{path}"))
+            .request(
+                parts.method.clone(),
+                format!("{}://{backend}{path}", gw.scheme),
+            )
             .headers(headers.clone())
             .body(body.clone())
             .timeout(remaining)
@@ -222,4 +280,35 @@ async fn relay(resp: reqwest::Response) -> Result<Response, String> {
 
 fn error(status: StatusCode, message: String) -> Response {
     (status, axum::Json(json!({ "error": message }))).into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_served;
+
+    #[test]
+    fn the_gateway_serves_the_shop_and_the_read_only_cluster_routes_only() {
+        for served in [
+            "/orders/checkout/1",
+            "/stock/find/x",
+            "/cluster/status",
+            "/cluster/overview",
+            "/metrics",
+            "/ui",
+        ] {
+            assert!(is_served(served), "{served}");
+        }
+        for refused in [
+            "/cluster/remove/2",
+            "/cluster/add-learner/9/a:1/b:2",
+            "/cluster/promote/9",
+            "/cluster/snapshot",
+            "/cluster/backup",
+            "/cluster/status/extra",
+            "/cluster/anything-new",
+            "/raft/append",
+        ] {
+            assert!(!is_served(refused), "{refused}");
+        }
+    }
 }

@@ -8,7 +8,11 @@ mod metrics;
 mod node;
 mod peers;
 mod restore;
+mod secrets;
+mod serve;
 mod signals;
+mod supervisor;
+mod tls;
 mod up;
 
 use std::io::IsTerminal;
@@ -17,12 +21,15 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
+use raftcart_raft::peer_auth::PeerKey;
 use raftcart_raft::Batching;
 
+use crate::api::admin_auth::AdminToken;
 use crate::cluster_cli::ClusterCmd;
 use crate::layout::Layout;
 use crate::peers::Peer;
 use crate::restore::RestoreArgs;
+use crate::tls::TlsArgs;
 
 #[derive(Parser)]
 #[command(
@@ -62,6 +69,15 @@ struct UpArgs {
     layout: Layout,
     #[arg(long, default_value_t = 8000)]
     gateway_port: u16,
+    /// Require the admin token for the read-only cluster routes too.
+    #[arg(long, env = "RAFTCART_AUTH_READS")]
+    auth_reads: bool,
+    /// Leave a node that exits down instead of restarting it (to watch the
+    /// others carry on without it).
+    #[arg(long)]
+    no_restart: bool,
+    #[command(flatten)]
+    tls: TlsArgs,
     #[command(flatten)]
     tuning: Tuning,
 }
@@ -146,6 +162,23 @@ struct NodeArgs {
     /// Form the cluster from --peer if this node has no state yet.
     #[arg(long, env = "RAFTCART_INIT")]
     init: bool,
+    /// The cluster's peer key: a file holding a secret of at least 32 bytes
+    /// that every member holds. Node-to-node requests and answers carry a
+    /// MAC under it; a request without a valid one is refused. `raftcart
+    /// up` and `raftcart restore` create DATA_DIR/peer.key.
+    #[arg(long, env = "RAFTCART_PEER_KEY_FILE")]
+    peer_key_file: PathBuf,
+    /// The token the operator routes (add-learner, promote, remove,
+    /// snapshot, backup) require as `Authorization: Bearer <token>`.
+    /// Without it those routes are refused.
+    #[arg(long, env = "RAFTCART_ADMIN_TOKEN_FILE")]
+    admin_token_file: Option<PathBuf>,
+    /// Require the admin token for the read-only cluster routes too
+    /// (/cluster/status, /cluster/node, /cluster/overview, /metrics, /ui).
+    #[arg(long, env = "RAFTCART_AUTH_READS")]
+    auth_reads: bool,
+    #[command(flatten)]
+    tls: TlsArgs,
     #[command(flatten)]
     tuning: Tuning,
 }
@@ -164,6 +197,15 @@ struct GatewayArgs {
     backends: Vec<String>,
     #[arg(long, default_value_t = 5000, env = "RAFTCART_LEADER_WAIT_MS")]
     leader_wait_ms: u64,
+    /// The admin token, for nodes run with --auth-reads: the gateway asks
+    /// them who leads.
+    #[arg(long, env = "RAFTCART_ADMIN_TOKEN_FILE")]
+    admin_token_file: Option<PathBuf>,
+    /// The gateway's own certificate and key, and the CA that signed the
+    /// nodes' certificates: it then listens with TLS and reaches the nodes
+    /// over https.
+    #[command(flatten)]
+    tls: TlsArgs,
 }
 
 fn init_logging(json: bool) {
@@ -191,11 +233,20 @@ async fn main() -> anyhow::Result<()> {
                 layout: a.layout,
                 gateway_port: a.gateway_port,
                 node_args: a.tuning.to_args(),
+                auth_reads: a.auth_reads,
+                restart: !a.no_restart,
+                tls: a.tls,
                 leader_wait: Duration::from_millis(a.tuning.leader_wait_ms),
             })
             .await
         }
         Cmd::Node(a) => {
+            let peer_key = PeerKey::from_secret(&secrets::read(&a.peer_key_file, "peer key")?)
+                .map_err(|e| anyhow::anyhow!("{}: {e}", a.peer_key_file.display()))?;
+            let admin_token = match &a.admin_token_file {
+                Some(path) => Some(AdminToken::new(&secrets::read(path, "admin token")?)),
+                None => None,
+            };
             node::run(node::NodeConfig {
                 id: a.id,
                 api_addr: a.api,
@@ -203,6 +254,10 @@ async fn main() -> anyhow::Result<()> {
                 data_dir: a.data_dir,
                 peers: a.peers,
                 init: a.init,
+                peer_key,
+                admin_token,
+                auth_reads: a.auth_reads,
+                tls: a.tls.load()?,
                 leader_wait: Duration::from_millis(a.tuning.leader_wait_ms),
                 heartbeat_ms: a.tuning.heartbeat_ms,
                 election_min_ms: a.tuning.election_min_ms,
@@ -218,14 +273,31 @@ async fn main() -> anyhow::Result<()> {
         Cmd::Cluster(cmd) => cluster_cli::run(cmd).await,
         Cmd::Restore(a) => restore::run(a),
         Cmd::Gateway(a) => {
-            let gateway =
-                gateway::Gateway::new(a.backends, Duration::from_millis(a.leader_wait_ms));
+            let status_token = match &a.admin_token_file {
+                Some(path) => {
+                    Some(String::from_utf8_lossy(&secrets::read(path, "admin token")?).into_owned())
+                }
+                None => None,
+            };
+            let tls = a.tls.load()?;
+            let gateway = gateway::Gateway::new(
+                a.backends,
+                Duration::from_millis(a.leader_wait_ms),
+                status_token,
+                tls.as_ref(),
+            )?;
             let listener = tokio::net::TcpListener::bind(a.listen).await?;
             tracing::info!(addr = %a.listen, "gateway listening");
             tokio::spawn(gateway.clone().track_leader());
-            axum::serve(listener, gateway.router())
-                .with_graceful_shutdown(signals::terminated())
-                .await?;
+            let server_tls = tls.as_ref().map(|t| t.api_server()).transpose()?;
+            serve::serve(
+                listener,
+                gateway.router(),
+                server_tls,
+                serve::Limits::default(),
+                signals::terminated(),
+            )
+            .await;
             Ok(())
         }
     }

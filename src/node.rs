@@ -1,7 +1,6 @@
 //! Starting one node: storage, Raft, the node-to-node server and the API.
 
 use std::collections::BTreeMap;
-use std::future::IntoFuture;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -10,13 +9,17 @@ use std::time::Duration;
 use anyhow::Context;
 use openraft::SnapshotPolicy;
 use raftcart_raft::network::Network;
+use raftcart_raft::peer_auth::PeerKey;
+use raftcart_raft::peer_client::PeerClient;
 use raftcart_raft::{rpc_server, Batching, Executor, ExecutorConfig, NodeId, NodeInfo, Raft};
 
+use crate::api::admin_auth::AdminToken;
 use crate::api::{self, AppState};
 use crate::metrics::Metrics;
 use crate::peers::Peer;
+use crate::serve::{serve, Limits, CLIENT_IDLE};
+use crate::tls::Tls;
 
-#[derive(Debug, Clone)]
 pub struct NodeConfig {
     pub id: NodeId,
     pub api_addr: SocketAddr,
@@ -24,6 +27,10 @@ pub struct NodeConfig {
     pub data_dir: PathBuf,
     pub peers: Vec<Peer>,
     pub init: bool,
+    pub peer_key: PeerKey,
+    pub admin_token: Option<AdminToken>,
+    pub auth_reads: bool,
+    pub tls: Option<Tls>,
     pub leader_wait: Duration,
     pub heartbeat_ms: u64,
     pub election_min_ms: u64,
@@ -48,21 +55,36 @@ fn raft_config(c: &NodeConfig) -> anyhow::Result<openraft::Config> {
         // then drops the request, the follower's install is wasted, and
         // the leader starts over, for ever: a new member never catches up.
         install_snapshot_timeout: 5000,
+        // Keeps every append under the peer port's body limit.
+        max_payload_entries: rpc_server::MAX_APPEND_ENTRIES,
         ..Default::default()
     };
     Ok(config.validate()?)
 }
 
-pub async fn run(c: NodeConfig) -> anyhow::Result<()> {
+pub async fn run(mut c: NodeConfig) -> anyhow::Result<()> {
+    let starts = count_start(&c.data_dir)?;
     let (log, sm, view) = raftcart_storage::open(&c.data_dir)
         .with_context(|| format!("opening the database in {}", c.data_dir.display()))?;
-    let raft = Raft::new(c.id, Arc::new(raft_config(&c)?), Network::new(), log, sm)
-        .await
-        .context("starting Raft")?;
+    let peers = PeerClient::new(
+        peer_http(c.tls.as_ref())?,
+        c.tls.is_some(),
+        c.peer_key.clone(),
+    );
+    let raft = Raft::new(
+        c.id,
+        Arc::new(raft_config(&c)?),
+        Network::new(peers.clone()),
+        log,
+        sm,
+    )
+    .await
+    .context("starting Raft")?;
     let executor = Arc::new(Executor::new(
         c.id,
         raft.clone(),
         Arc::new(view.clone()),
+        peers,
         ExecutorConfig {
             leader_wait: c.leader_wait,
             batching: c.batching,
@@ -82,27 +104,33 @@ pub async fn run(c: NodeConfig) -> anyhow::Result<()> {
     let stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
         let _ = rx.wait_for(|s| *s).await;
     };
-    let raft_server = tokio::spawn(
-        axum::serve(raft_listener, rpc_server::router(executor.clone()))
-            .with_graceful_shutdown(stopped(stop_rx.clone()))
-            .into_future(),
-    );
-    let api_server = tokio::spawn(
-        axum::serve(
-            api_listener,
-            api::router(AppState {
-                executor: executor.clone(),
-                view,
-                metrics: metrics.clone(),
-                http: reqwest::Client::builder()
-                    .connect_timeout(Duration::from_millis(300))
-                    .build()
-                    .context("building the HTTP client")?,
-            }),
-        )
-        .with_graceful_shutdown(stopped(stop_rx))
-        .into_future(),
-    );
+    let (peer_tls, api_tls) = match &c.tls {
+        Some(tls) => (Some(tls.peer_server()?), Some(tls.api_server()?)),
+        None => (None, None),
+    };
+    let raft_server = tokio::spawn(serve(
+        raft_listener,
+        rpc_server::router(executor.clone(), c.peer_key.clone()),
+        peer_tls,
+        Limits::default(),
+        stopped(stop_rx.clone()),
+    ));
+    let api_server = tokio::spawn(serve(
+        api_listener,
+        api::router(AppState {
+            executor: executor.clone(),
+            view,
+            metrics: metrics.clone(),
+            http: api_http(c.tls.as_ref())?,
+            admin: c.admin_token.take().map(Arc::new),
+            auth_reads: c.auth_reads,
+            scheme: if c.tls.is_some() { "https" } else { "http" },
+            starts,
+        }),
+        api_tls,
+        Limits::default(),
+        stopped(stop_rx),
+    ));
 
     tokio::spawn(watch_raft(raft.clone(), metrics.clone()));
     if c.init {
@@ -127,6 +155,49 @@ pub async fn run(c: NodeConfig) -> anyhow::Result<()> {
         Some(fatal) => Err(anyhow::anyhow!("Raft stopped: {fatal}")),
         None => Ok(()),
     }
+}
+
+/// Counts this start in `DATA_DIR/starts` and returns the count, so that
+/// status shows restarts whatever restarts the node (`up`, Compose,
+/// Kubernetes).
+fn count_start(data_dir: &std::path::Path) -> anyhow::Result<u64> {
+    let path = data_dir.join("starts");
+    let before: u64 = std::fs::read_to_string(&path)
+        .ok()
+        .and_then(|s| s.trim().parse().ok())
+        .unwrap_or(0);
+    let now = before + 1;
+    let tmp = data_dir.join("starts.tmp");
+    std::fs::create_dir_all(data_dir)
+        .and_then(|_| std::fs::write(&tmp, now.to_string()))
+        .and_then(|_| std::fs::rename(&tmp, &path))
+        .with_context(|| format!("recording the start in {}", path.display()))?;
+    Ok(now)
+}
+
+/// The client for the other members' Raft ports.
+fn peer_http(tls: Option<&Tls>) -> anyhow::Result<reqwest::Client> {
+    let builder = reqwest::Client::builder()
+        .connect_timeout(Duration::from_millis(500))
+        .pool_idle_timeout(CLIENT_IDLE)
+        .tcp_nodelay(true);
+    let builder = match tls {
+        Some(tls) => tls.peer_client(builder)?,
+        None => builder,
+    };
+    builder.build().context("building the peer HTTP client")
+}
+
+/// The client for the other members' API ports (the live page's data).
+fn api_http(tls: Option<&Tls>) -> anyhow::Result<reqwest::Client> {
+    let builder = reqwest::Client::builder()
+        .connect_timeout(Duration::from_millis(300))
+        .pool_idle_timeout(CLIENT_IDLE);
+    let builder = match tls {
+        Some(tls) => tls.api_client(builder)?,
+        None => builder,
+    };
+    builder.build().context("building the HTTP client")
 }
 
 /// Resolves if Raft stops on its own (a storage error is fatal to

@@ -12,6 +12,7 @@ use raftcart_storage::{refuse_occupied, Backup};
 
 use crate::layout::{node_dir, Layout};
 use crate::peers::Peer;
+use crate::secrets::ClusterSecrets;
 
 #[derive(Args)]
 pub struct RestoreArgs {
@@ -56,6 +57,10 @@ pub fn run(a: RestoreArgs) -> anyhow::Result<()> {
         );
     }
 
+    // The new cluster's own secrets: nodes started over these dirs need
+    // the peer key (and operators the admin token).
+    let secrets = ClusterSecrets::ensure(&a.data_dir)?;
+
     let s = backup.summary();
     println!(
         "restored {} users, {} items, {} orders for {} members under {}; the new cluster starts at log index {}",
@@ -68,9 +73,10 @@ pub fn run(a: RestoreArgs) -> anyhow::Result<()> {
     );
     println!(
         "start it with `raftcart up --data-dir {}` (same layout flags), or each member with \
-         `raftcart node --data-dir {}/nodeN ...`; no --init is needed.",
+         `raftcart node --data-dir {}/nodeN --peer-key-file {} ...`; no --init is needed.",
         a.data_dir.display(),
-        a.data_dir.display()
+        a.data_dir.display(),
+        secrets.peer_key.display()
     );
     Ok(())
 }

@@ -1,22 +1,24 @@
-//! `raftcart up`: a whole cluster on one machine, one OS process per node,
-//! behind a gateway on port 8000.
+//! `raftcart up`: a whole cluster on one machine, one OS process per node
+//! (restarted when it exits: `supervisor`), behind a gateway on port 8000.
 
 use std::fs::{self, OpenOptions};
-use std::future::IntoFuture;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::Stdio;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
-use nix::sys::signal::{kill, Signal};
-use nix::unistd::Pid;
 use raftcart_raft::ClusterStatus;
 use tokio::process::{Child, Command};
 
 use crate::gateway::Gateway;
 use crate::layout::{node_dir, Layout};
 use crate::peers::Peer;
+use crate::secrets::{self, ClusterSecrets};
+use crate::serve::{serve, Limits};
+use crate::supervisor::{IsMember, Launch, Supervisor};
+use crate::tls::TlsArgs;
 
 #[derive(Debug, Clone)]
 pub struct UpConfig {
@@ -25,6 +27,13 @@ pub struct UpConfig {
     pub gateway_port: u16,
     /// Extra flags passed to every `raftcart node`.
     pub node_args: Vec<String>,
+    /// Require the admin token for the read-only cluster routes too.
+    pub auth_reads: bool,
+    /// Restart a node that exits.
+    pub restart: bool,
+    /// Certificates for every node and the gateway (one certificate that
+    /// names the layout's host).
+    pub tls: TlsArgs,
     pub leader_wait: Duration,
 }
 
@@ -33,12 +42,61 @@ pub async fn run(c: UpConfig) -> anyhow::Result<()> {
     fs::create_dir_all(&c.data_dir)
         .with_context(|| format!("creating {}", c.data_dir.display()))?;
     let data_dir = fs::canonicalize(&c.data_dir)?;
+    let secrets = ClusterSecrets::ensure(&data_dir)?;
+    let mut node_args = c.node_args.clone();
+    node_args.extend([
+        "--peer-key-file".to_string(),
+        secrets.peer_key.display().to_string(),
+        "--admin-token-file".to_string(),
+        secrets.admin_token.display().to_string(),
+    ]);
+    if c.auth_reads {
+        node_args.push("--auth-reads".into());
+    }
+    node_args.extend(c.tls.to_args());
+    let tls = c.tls.load()?;
+    let scheme = if tls.is_some() { "https" } else { "http" };
 
     let exe = std::env::current_exe().context("finding the raftcart binary")?;
-    let mut children = Vec::new();
-    for peer in &peers {
-        children.push(spawn_node(&exe, &data_dir, peer, &peers, &c.node_args)?);
-    }
+    let launches: Vec<(u64, Launch)> = peers
+        .iter()
+        .map(|peer| {
+            let id = peer.id;
+            let (exe, data_dir, peer, peers, args) = (
+                exe.clone(),
+                data_dir.clone(),
+                peer.clone(),
+                peers.clone(),
+                node_args.clone(),
+            );
+            let launch: Launch =
+                Box::new(move || spawn_node(&exe, &data_dir, &peer, &peers, &args));
+            (id, launch)
+        })
+        .collect();
+    let http = {
+        let builder = reqwest::Client::builder().timeout(Duration::from_millis(500));
+        match &tls {
+            Some(tls) => tls.api_client(builder)?,
+            None => builder,
+        }
+        .build()?
+    };
+    let status_token = match c.auth_reads {
+        true => Some(
+            String::from_utf8_lossy(&secrets::read(&secrets.admin_token, "admin token")?)
+                .into_owned(),
+        ),
+        false => None,
+    };
+    let is_member: IsMember = {
+        let (http, peers, token) = (http.clone(), peers.clone(), status_token.clone());
+        Arc::new(move |id| {
+            let (http, peers, token) = (http.clone(), peers.clone(), token.clone());
+            Box::pin(async move { still_member(&http, scheme, &peers, token.as_deref(), id).await })
+        })
+    };
+    let supervisor = Supervisor::start(launches, is_member, c.restart)?;
 
     let gateway_addr: SocketAddr = format!("{}:{}", c.layout.host, c.gateway_port)
         .parse()
@@ -46,19 +104,28 @@ pub async fn run(c: UpConfig) -> anyhow::Result<()> {
     let gateway = Gateway::new(
         peers.iter().map(|p| p.api_addr.clone()).collect(),
         c.leader_wait,
-    );
+        status_token.clone(),
+        tls.as_ref(),
+    )?;
     let listener = tokio::net::TcpListener::bind(gateway_addr)
         .await
         .with_context(|| format!("binding the gateway on {gateway_addr}"))?;
     tokio::spawn(gateway.clone().track_leader());
-    tokio::spawn(axum::serve(listener, gateway.router()).into_future());
+    let gateway_tls = tls.as_ref().map(|t| t.api_server()).transpose()?;
+    tokio::spawn(serve(
+        listener,
+        gateway.router(),
+        gateway_tls,
+        Limits::default(),
+        std::future::pending(),
+    ));
 
-    let leader = wait_for_leader(&peers, Duration::from_secs(30)).await;
+    let leader = wait_for_leader(&http, scheme, &peers, status_token.as_deref()).await;
     println!("raftcart is up");
-    println!("  gateway (the course's clients): http://{gateway_addr}");
+    println!("  gateway (the course's clients): {scheme}://{gateway_addr}");
     for peer in &peers {
         println!(
-            "  node {}: api http://{}  raft {}  data {}  log {}/node{}.log",
+            "  node {}: api {scheme}://{}  raft {}  data {}  log {}/node{}.log",
             peer.id,
             peer.api_addr,
             peer.raft_addr,
@@ -71,63 +138,35 @@ pub async fn run(c: UpConfig) -> anyhow::Result<()> {
         Some(id) => println!("  leader: node {id}"),
         None => println!("  no leader yet: see the node logs"),
     }
-    println!("  live page: http://{gateway_addr}/ui");
-    println!("  metrics: http://{gateway_addr}/metrics (the node that answers; each node serves its own)");
-    println!("  status: http://{gateway_addr}/cluster/status");
+    println!("  live page: {scheme}://{gateway_addr}/ui");
+    println!("  metrics: {scheme}://{gateway_addr}/metrics (the node that answers; each node serves its own)");
+    println!("  status: {scheme}://{gateway_addr}/cluster/status");
+    println!(
+        "  admin token: {} (`raftcart cluster ... --data-dir {}` finds it)",
+        secrets.admin_token.display(),
+        data_dir.display()
+    );
+    println!("  peer key: {}", secrets.peer_key.display());
     println!("Ctrl-C stops everything.");
 
-    // One task per node reaps it and reports its exit, so a node that dies
-    // while the rest keeps serving is visible here.
-    let mut pids = Vec::new();
-    let mut waiters = Vec::new();
-    for (id, mut child) in children {
-        pids.extend(child.id());
-        waiters.push(tokio::spawn(async move {
-            let status = child.wait().await;
-            println!("node {id} exited ({})", describe(status));
-        }));
-    }
     crate::signals::terminated().await;
     println!("stopping...");
-    stop_nodes(&pids, waiters).await;
+    supervisor.stop().await;
     for p in &peers {
         let _ = fs::remove_file(data_dir.join(format!("node{}.pid", p.id)));
     }
     Ok(())
 }
 
-/// SIGTERM every node, then SIGKILL those still running after 5 s.
-async fn stop_nodes(pids: &[u32], waiters: Vec<tokio::task::JoinHandle<()>>) {
-    for pid in pids {
-        let _ = kill(Pid::from_raw(*pid as i32), Signal::SIGTERM);
-    }
-    let all = futures::future::join_all(waiters);
-    tokio::pin!(all);
-    if tokio::time::timeout(Duration::from_secs(5), &mut all)
-        .await
-        .is_err()
-    {
-        for pid in pids {
-            let _ = kill(Pid::from_raw(*pid as i32), Signal::SIGKILL);
-        }
-        all.await;
-    }
-}
-
-fn describe(status: std::io::Result<std::process::ExitStatus>) -> String {
-    match status {
-        Ok(s) => s.to_string(),
-        Err(e) => e.to_string(),
-    }
-}
-
+/// Starts node `peer` over its data dir and records its pid in
+/// `DATA_DIR/nodeN.pid`.
 fn spawn_node(
     exe: &PathBuf,
     data_dir: &std::path::Path,
     peer: &Peer,
     peers: &[Peer],
     extra: &[String],
-) -> anyhow::Result<(u64, Child)> {
+) -> anyhow::Result<Child> {
     let log_path = data_dir.join(format!("node{}.log", peer.id));
     let log = OpenOptions::new()
         .create(true)
@@ -163,21 +202,50 @@ fn spawn_node(
             pid.to_string(),
         )?;
     }
-    Ok((peer.id, child))
+    Ok(child)
 }
 
-async fn wait_for_leader(peers: &[Peer], within: Duration) -> Option<u64> {
-    let http = reqwest::Client::new();
-    let deadline = Instant::now() + within;
+/// Whether node `id` is still in the membership, as a node that knows the
+/// leader sees it; true when no node can tell.
+async fn still_member(
+    http: &reqwest::Client,
+    scheme: &str,
+    peers: &[Peer],
+    token: Option<&str>,
+    id: u64,
+) -> bool {
+    for p in peers.iter().filter(|p| p.id != id) {
+        let mut req = http.get(format!("{scheme}://{}/cluster/status", p.api_addr));
+        if let Some(token) = token {
+            req = req.bearer_auth(token);
+        }
+        let Ok(resp) = req.send().await else { continue };
+        let Ok(status) = resp.json::<ClusterStatus>().await else {
+            continue;
+        };
+        if status.leader_id.is_some() {
+            return status.members.iter().any(|m| m.id == id);
+        }
+    }
+    true
+}
+
+/// The leader, once one is elected (within 30 s).
+async fn wait_for_leader(
+    http: &reqwest::Client,
+    scheme: &str,
+    peers: &[Peer],
+    token: Option<&str>,
+) -> Option<u64> {
+    let deadline = Instant::now() + Duration::from_secs(30);
     while Instant::now() < deadline {
         for p in peers {
-            let url = format!("http://{}/cluster/status", p.api_addr);
-            if let Ok(resp) = http
-                .get(&url)
-                .timeout(Duration::from_millis(500))
-                .send()
-                .await
-            {
+            let url = format!("{scheme}://{}/cluster/status", p.api_addr);
+            let mut req = http.get(&url);
+            if let Some(token) = token {
+                req = req.bearer_auth(token);
+            }
+            if let Ok(resp) = req.timeout(Duration::from_millis(500)).send().await {
                 if let Ok(status) = resp.json::<ClusterStatus>().await {
                     if let Some(leader) = status.leader_id {
                         return Some(leader);

@@ -1,4 +1,4 @@
-//! The API contract of ../shared/API.md against a real 3-node cluster: the
+//! The API contract of docs/API.md against a real 3-node cluster: the
 //! course's stock, payment and order tests, the older endpoints, and every
 //! bad-input rule (a clear 4xx with a JSON error, and nothing changed).
 
@@ -36,6 +36,22 @@ async fn new_order(c: &Cluster, user: &str) -> String {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn api_contract() {
     let c = Cluster::start(21000, &[]).await;
+    whole_contract(&c).await;
+}
+
+/// The same contract with every port speaking TLS, peers verifying each
+/// other's certificates.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn api_contract_over_tls() {
+    let c = Cluster::start_tls(23100, &[]).await;
+    whole_contract(&c).await;
+    let (ok, out, err) = c.cli(&["cluster", "status", "--addr", &c.node_url(1), "--json"]);
+    assert!(ok, "cluster status over TLS: {err}");
+    assert!(out.contains("\"reachable\": true"), "{out}");
+}
+
+async fn whole_contract(c: &Cluster) {
+    let c = c;
     course_stock(&c).await;
     course_payment(&c).await;
     course_order(&c).await;

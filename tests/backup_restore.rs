@@ -8,12 +8,12 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use common::checkout_load::{self, CREDIT, ITEMS, STOCK, USERS};
-use common::{credit, raftcart, stock, Cluster};
+use common::{credit, raftcart, raftcart_in, stock, Cluster};
 use raftcart_storage::Backup;
 use serde_json::Value;
 
 fn backup_to(c: &Cluster, node: u64, file: &Path) -> Value {
-    let (ok, out, err) = raftcart(&[
+    let (ok, out, err) = c.cli(&[
         "cluster",
         "backup",
         "--addr",
@@ -49,21 +49,24 @@ async fn backup_under_load_restores_into_an_identical_cluster() {
     let acked_log = acked.clone();
     let backup_job: Mutex<Option<std::thread::JoinHandle<(Instant, bool, String)>>> =
         Mutex::new(None);
-    let (url, path) = (a.node_url(follower), file.clone());
+    let (url, path, data_dir) = (a.node_url(follower), file.clone(), a.data_dir());
     let load = checkout_load::run_observed(
         &a,
         300,
         || {
             let job = std::thread::spawn(move || {
                 let started = Instant::now();
-                let (ok, _, err) = raftcart(&[
-                    "cluster",
-                    "backup",
-                    "--addr",
-                    &url,
-                    "--out",
-                    path.to_str().unwrap(),
-                ]);
+                let (ok, _, err) = raftcart_in(
+                    &data_dir,
+                    &[
+                        "cluster",
+                        "backup",
+                        "--addr",
+                        &url,
+                        "--out",
+                        path.to_str().unwrap(),
+                    ],
+                );
                 (started, ok, err)
             });
             *backup_job.lock().unwrap() = Some(job);
@@ -145,7 +148,7 @@ async fn snapshot_covers_every_member() {
     let applied = c.status(1).await.unwrap()["last_applied"].as_u64().unwrap();
     assert_eq!(c.status(1).await.unwrap()["snapshot_index"], Value::Null);
 
-    let (ok, out, err) = raftcart(&["cluster", "snapshot", "--addr", &c.node_url(2), "--json"]);
+    let (ok, out, err) = c.cli(&["cluster", "snapshot", "--addr", &c.node_url(2), "--json"]);
     assert!(ok, "{err}");
     let results: Value = serde_json::from_str(&out).unwrap();
     let results = results.as_array().unwrap();
@@ -160,7 +163,7 @@ async fn snapshot_covers_every_member() {
 
     // A dead member is reported, and the command fails.
     c.kill_node(3);
-    let (ok, out, err) = raftcart(&["cluster", "snapshot", "--addr", &c.node_url(1)]);
+    let (ok, out, err) = c.cli(&["cluster", "snapshot", "--addr", &c.node_url(1)]);
     assert!(!ok);
     assert!(out.contains("node 3: FAILED"), "{out}");
     assert!(err.contains("1 of 3 members could not snapshot"), "{err}");

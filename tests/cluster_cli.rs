@@ -21,7 +21,7 @@ async fn status_reports_members_leader_and_lag() {
 
     // Asked through a follower, it still reports the leader's view.
     let addr = c.node_url(follower);
-    let (ok, out, err) = raftcart(&["cluster", "status", "--addr", &addr, "--json"]);
+    let (ok, out, err) = c.cli(&["cluster", "status", "--addr", &addr, "--json"]);
     assert!(ok, "{err}");
     let report: Value = serde_json::from_str(&out).unwrap();
     assert_eq!(report["leader_id"], Value::from(leader));
@@ -37,14 +37,14 @@ async fn status_reports_members_leader_and_lag() {
     }
 
     // The table names the leader and every member.
-    let (ok, out, _) = raftcart(&["cluster", "status", "--addr", &addr]);
+    let (ok, out, _) = c.cli(&["cluster", "status", "--addr", &addr]);
     assert!(ok);
     assert!(out.starts_with(&format!("leader: {leader}")), "{out}");
     assert_eq!(out.lines().filter(|l| l.contains("127.0.0.1:")).count(), 3);
 
     // A dead member shows as unreachable; the rest still report.
     c.kill_node(follower);
-    let (ok, out, _) = raftcart(&["cluster", "status", "--addr", &c.node_url(leader), "--json"]);
+    let (ok, out, _) = c.cli(&["cluster", "status", "--addr", &c.node_url(leader), "--json"]);
     assert!(ok);
     let report: Value = serde_json::from_str(&out).unwrap();
     let dead = report["members"]
@@ -67,7 +67,7 @@ fn status_of_an_unreachable_address_is_a_clear_error() {
 /// Polls `cluster status` until `id` is at most `lag` entries behind.
 async fn wait_caught_up(c: &Cluster, id: u64, lag: u64) {
     for _ in 0..300 {
-        let (_, out, _) = raftcart(&["cluster", "status", "--addr", &c.node_url(1), "--json"]);
+        let (_, out, _) = c.cli(&["cluster", "status", "--addr", &c.node_url(1), "--json"]);
         if let Ok(report) = serde_json::from_str::<Value>(&out) {
             let m = report["members"]
                 .as_array()
@@ -98,7 +98,7 @@ async fn grow_promote_and_shrink_under_load() {
     c.spawn_node(4).await;
 
     let ops = async {
-        let (ok, out, err) = raftcart(&[
+        let (ok, out, err) = c.cli(&[
             "cluster",
             "add-learner",
             "--addr",
@@ -113,9 +113,9 @@ async fn grow_promote_and_shrink_under_load() {
         assert!(ok, "add-learner: {err}");
         assert!(out.contains("learner"), "{out}");
         wait_caught_up(&c, 4, 10).await;
-        let (ok, _, err) = raftcart(&["cluster", "promote", "--addr", &any, "--id", "4"]);
+        let (ok, _, err) = c.cli(&["cluster", "promote", "--addr", &any, "--id", "4"]);
         assert!(ok, "promote: {err}");
-        let (ok, _, err) = raftcart(&[
+        let (ok, _, err) = c.cli(&[
             "cluster",
             "remove",
             "--addr",
@@ -202,17 +202,16 @@ async fn membership_errors_are_clear() {
     for (args, expected) in cases {
         let mut full = vec!["cluster", args[0], "--addr", &addr];
         full.extend_from_slice(&args[1..]);
-        let (ok, _, err) = raftcart(&full);
+        let (ok, _, err) = c.cli(&full);
         assert!(!ok, "{args:?} should fail");
         assert!(err.contains(expected), "{args:?}: {err}");
     }
 
-    // A learner that has not caught up cannot be promoted: node 5 is frozen
-    // (its socket still accepts connections) so it receives nothing.
+    // A learner that has not caught up cannot be promoted: node 5 is added
+    // (it answers the key check), then frozen (its socket still accepts
+    // connections) while the cluster moves on without it.
     c.spawn_node(5).await;
-    let pid = c.extra_pid(5);
-    kill(pid, Signal::SIGSTOP).unwrap();
-    let (ok, _, err) = raftcart(&[
+    let (ok, _, err) = c.cli(&[
         "cluster",
         "add-learner",
         "--addr",
@@ -225,14 +224,38 @@ async fn membership_errors_are_clear() {
         &c.raft_addr(5),
     ]);
     assert!(ok, "{err}");
-    let (ok, _, err) = raftcart(&["cluster", "promote", "--addr", &addr, "--id", "5"]);
+    let pid = c.extra_pid(5);
+    kill(pid, Signal::SIGSTOP).unwrap();
+    for _ in 0..150 {
+        assert_eq!(c.post("/payment/create_user").await.0, 200);
+    }
+    let (ok, _, err) = c.cli(&["cluster", "promote", "--addr", &addr, "--id", "5"]);
     assert!(!ok);
     assert!(err.contains("has not caught up"), "{err}");
     kill(pid, Signal::SIGCONT).unwrap();
 
+    // A node that does not hold the peer key is not added.
+    let stranger = c.dir.path().join("stranger.key");
+    std::fs::write(&stranger, "a-key-of-another-cluster-0123456789abcdef").unwrap();
+    c.spawn_node_with_key(6, &stranger).await;
+    let (ok, _, err) = c.cli(&[
+        "cluster",
+        "add-learner",
+        "--addr",
+        &addr,
+        "--id",
+        "6",
+        "--api",
+        &c.api_addr(6),
+        "--raft",
+        &c.raft_addr(6),
+    ]);
+    assert!(!ok);
+    assert!(err.contains("peer key"), "{err}");
+
     // Removing voters down to the last one, then the last is refused.
     for id in [5, 2, 3] {
-        let (ok, _, err) = raftcart(&[
+        let (ok, _, err) = c.cli(&[
             "cluster",
             "remove",
             "--addr",
@@ -242,7 +265,7 @@ async fn membership_errors_are_clear() {
         ]);
         assert!(ok, "remove {id}: {err}");
     }
-    let (ok, _, err) = raftcart(&["cluster", "remove", "--addr", &addr, "--id", "1"]);
+    let (ok, _, err) = c.cli(&["cluster", "remove", "--addr", &addr, "--id", "1"]);
     assert!(!ok);
     assert!(err.contains("last voter"), "{err}");
     // And the one-node cluster still takes writes.

@@ -100,8 +100,21 @@ const MAX_WRITE_GAP: Duration = Duration::from_secs(3);
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn leader_kill_under_checkout_load_loses_nothing() {
     // Frequent snapshots so that purging and snapshot reads are exercised.
-    let c = Cluster::start(21300, &["--snapshot-every", "100"]).await;
-    checkout_load::populate(&c).await;
+    // The killed leader stays down: the others must carry on without it.
+    let c = Cluster::start(21300, &["--snapshot-every", "100", "--no-restart"]).await;
+    leader_kill_under_checkout_load(&c).await;
+}
+
+/// The same over TLS: the new leader's peers must verify its certificate
+/// (and it theirs) before it can take over.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn leader_kill_over_tls_loses_nothing() {
+    let c = Cluster::start_tls(23200, &["--snapshot-every", "100", "--no-restart"]).await;
+    leader_kill_under_checkout_load(&c).await;
+}
+
+async fn leader_kill_under_checkout_load(c: &Cluster) {
+    checkout_load::populate(c).await;
     let leader = c.wait_for_leader(Duration::from_secs(5)).await;
 
     let result = checkout_load::run(&c, 100, || c.kill_node(leader)).await;
@@ -268,7 +281,7 @@ async fn full_cluster_power_cut_keeps_acknowledged_data() {
 /// and the write did not happen once a quorum is back.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn without_a_quorum_requests_fail_with_503_after_the_wait() {
-    let mut c = Cluster::start(21900, &["--leader-wait-ms", "1500"]).await;
+    let mut c = Cluster::start(21900, &["--leader-wait-ms", "1500", "--no-restart"]).await;
     assert_eq!(c.post("/payment/batch_init/1/0").await.0, 200);
     let leader = c.wait_for_leader(Duration::from_secs(5)).await;
     let follower = (1..=3).find(|id| *id != leader).unwrap();
@@ -324,7 +337,15 @@ async fn a_node_whose_raft_stops_exits_and_says_why() {
 
     let log = std::fs::read_to_string(c.data_dir().join("node3.log")).unwrap();
     assert!(log.contains("Error: Raft stopped"), "node 3's log: {log}");
-    let up = std::fs::read_to_string(c.dir.path().join("up-1.log")).unwrap();
+    // `up` reports it (a moment after the process is gone).
+    let mut up = String::new();
+    for _ in 0..100 {
+        up = std::fs::read_to_string(c.dir.path().join("up-1.log")).unwrap();
+        if up.contains("node 3 exited (exit status: 1)") {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     assert!(
         up.contains("node 3 exited (exit status: 1)"),
         "up's log: {up}"
@@ -332,4 +353,52 @@ async fn a_node_whose_raft_stops_exits_and_says_why() {
     // The other two still form a quorum.
     assert_eq!(c.post("/payment/batch_init/1/5").await.0, 200);
     assert_eq!(credit(&c, "0").await, 5);
+}
+
+/// `raftcart up` restarts a node that dies: a follower SIGKILLed under a
+/// checkout load is running again (a new process) and has caught up with
+/// the leader within 15 s, with no manual step, and status shows the
+/// restart.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn up_restarts_a_killed_node_which_catches_up() {
+    let c = Cluster::start(23700, &["--snapshot-every", "100"]).await;
+    checkout_load::populate(&c).await;
+    let leader = c.wait_for_leader(Duration::from_secs(5)).await;
+    let victim = (1..=3).find(|id| *id != leader).unwrap();
+    let pid = c.node_pid(victim);
+
+    let result = checkout_load::run(&c, 100, || c.kill_node(victim)).await;
+    assert_eq!(result.count(Fate::Unknown), 0, "no request failed");
+
+    let deadline = std::time::Instant::now() + Duration::from_secs(15);
+    let back = loop {
+        let leader_log = c
+            .status(leader)
+            .await
+            .and_then(|s| s["last_log_index"].as_u64());
+        let victim_status = c.status(victim).await;
+        if let (Some(last), Some(s)) = (leader_log, victim_status) {
+            if c.node_pid(victim) != pid && s["last_applied"].as_u64() == Some(last) {
+                break s;
+            }
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "node {victim} was not back and caught up within 15 s"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(back["starts"].as_u64(), Some(2), "{back}");
+    let (ok, out, err) = c.cli(&["cluster", "status", "--addr", &c.node_url(leader), "--json"]);
+    assert!(ok, "{err}");
+    let report: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let member = report["members"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["id"].as_u64() == Some(victim))
+        .unwrap();
+    assert_eq!(member["restarts"].as_u64(), Some(1), "{out}");
+    assert_eq!(member["lag"].as_u64(), Some(0), "{out}");
+    checkout_load::check_state(&c, &result).await;
 }

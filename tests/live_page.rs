@@ -76,7 +76,7 @@ fn shot(name: &str) -> PathBuf {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn live_page_shows_the_leader_and_survives_a_node_down() {
-    let c = Cluster::start(22840, &[]).await;
+    let c = Cluster::start(22840, &["--no-restart"]).await;
     let leader = c.wait_for_leader(Duration::from_secs(30)).await;
     // Some traffic for the charts.
     for _ in 0..20 {

@@ -74,7 +74,7 @@ async fn order_of(c: &Cluster, at: &str, user: &str, item: &str) -> String {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn metrics_follow_writes_refusals_snapshots_and_failover() {
-    let c = Cluster::start(22800, &[]).await;
+    let c = Cluster::start(22800, &["--no-restart"]).await;
     let leader = c.wait_for_leader(Duration::from_secs(30)).await;
     let at = c.node_url(leader);
 
@@ -182,7 +182,14 @@ async fn metrics_follow_writes_refusals_snapshots_and_failover() {
     let follower = (1..=3).find(|id| *id != leader).unwrap();
     let snaps = |s: &[Sample]| value(s, "raftcart_raft_snapshots_total", &[]);
     let before_snap = snaps(&scrape(&c, follower).await);
-    post_ok(&c, &c.node_url(follower), "/cluster/snapshot").await;
+    let (s, v) = c
+        .call_admin(
+            reqwest::Method::POST,
+            &c.node_url(follower),
+            "/cluster/snapshot",
+        )
+        .await;
+    assert_eq!(s, 200, "snapshot: {v}");
     let mut counted = 0.0;
     for _ in 0..50 {
         counted = snaps(&scrape(&c, follower).await) - before_snap;

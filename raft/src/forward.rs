@@ -15,6 +15,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::codec;
 use crate::membership::{self, MembershipOp};
+use crate::peer_client::PeerClient;
 use crate::proposer::{Batching, Proposer};
 use crate::types::{NodeId, NodeInfo, Raft};
 
@@ -107,7 +108,7 @@ pub struct Executor {
     raft: Raft,
     proposer: Proposer,
     reader: Arc<dyn StateRead + Send + Sync>,
-    http: reqwest::Client,
+    peers: PeerClient,
     config: ExecutorConfig,
 }
 
@@ -116,19 +117,15 @@ impl Executor {
         id: NodeId,
         raft: Raft,
         reader: Arc<dyn StateRead + Send + Sync>,
+        peers: PeerClient,
         config: ExecutorConfig,
     ) -> Self {
-        let http = reqwest::Client::builder()
-            .connect_timeout(Duration::from_millis(500))
-            .tcp_nodelay(true)
-            .build()
-            .expect("building an HTTP client with static settings");
         Executor {
             id,
             proposer: Proposer::start(raft.clone(), config.batching),
             raft,
             reader,
-            http,
+            peers,
             config,
         }
     }
@@ -256,7 +253,7 @@ impl Executor {
                 Ok((read, _)) => Attempt::ReadIndex(read.map_or(0, |l| l.index)),
                 Err(e) => not_confirmed(e),
             },
-            Op::Membership(op) => membership::run(&self.raft, op).await,
+            Op::Membership(op) => membership::run(&self.raft, &self.peers, op).await,
         }
     }
 
@@ -284,11 +281,8 @@ impl Executor {
         // A little longer than the leader's own wait, so that its answer
         // (even "unavailable") gets back before we give up on it.
         let sent = self
-            .http
-            .post(format!("http://{addr}{PATH_FORWARD}"))
-            .timeout(wait + Duration::from_millis(200))
-            .body(body)
-            .send();
+            .peers
+            .post(&addr, PATH_FORWARD, body, wait + Duration::from_millis(200));
         // A frozen or cut-off leader would hold the request for the whole
         // wait; once another leader is elected, retry there instead. The
         // abandoned attempt may still commit: the request id makes that safe.
@@ -299,26 +293,16 @@ impl Executor {
                 .await
                 .is_ok();
         };
-        let sent = tokio::select! {
-            sent = sent => sent,
+        let bytes = tokio::select! {
+            sent = sent => match sent {
+                Ok(bytes) => bytes,
+                Err(e) => return Attempt::Unavailable(format!("leader {leader}: {e}")),
+            },
             _ = deposed => return Attempt::NotLeader(None),
         };
-        let resp = match sent {
-            Ok(r) if r.status().is_success() => r,
-            Ok(r) => {
-                return Attempt::Unavailable(format!(
-                    "leader {leader} answered HTTP {}",
-                    r.status()
-                ))
-            }
-            Err(e) => return Attempt::Unavailable(format!("leader {leader} unreachable: {e}")),
-        };
-        match resp.bytes().await {
-            Ok(bytes) => codec::decode(&bytes).unwrap_or_else(|e| {
-                Attempt::Unavailable(format!("bad reply from leader {leader}: {e}"))
-            }),
-            Err(e) => Attempt::Unavailable(format!("leader {leader} reply cut: {e}")),
-        }
+        codec::decode(&bytes).unwrap_or_else(|e| {
+            Attempt::Unavailable(format!("bad reply from leader {leader}: {e}"))
+        })
     }
 }
 

@@ -5,6 +5,8 @@ pub mod codec;
 pub mod forward;
 pub mod membership;
 pub mod network;
+pub mod peer_auth;
+pub mod peer_client;
 pub mod proposer;
 pub mod rpc_server;
 pub mod snapshot_now;

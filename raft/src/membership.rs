@@ -11,6 +11,7 @@ use raftcart_domain::{Refusal, Reply};
 use serde::{Deserialize, Serialize};
 
 use crate::forward::Attempt;
+use crate::peer_client::PeerClient;
 use crate::types::{NodeId, NodeInfo, Raft};
 
 /// A learner may be promoted only when at most this many entries behind.
@@ -54,7 +55,7 @@ fn view(raft: &Raft, id: NodeId) -> View {
     }
 }
 
-pub async fn run(raft: &Raft, op: &MembershipOp) -> Attempt {
+pub async fn run(raft: &Raft, peers: &PeerClient, op: &MembershipOp) -> Attempt {
     let id = match op {
         MembershipOp::AddLearner { id, .. }
         | MembershipOp::Promote { id }
@@ -66,16 +67,13 @@ pub async fn run(raft: &Raft, op: &MembershipOp) -> Attempt {
             if v.members.contains(id) {
                 return refused(format!("node {id} is already a member"));
             }
-            let reachable = tokio::time::timeout(
-                Duration::from_secs(1),
-                tokio::net::TcpStream::connect(&info.raft_addr),
-            )
-            .await;
-            if !matches!(reachable, Ok(Ok(_))) {
-                return refused(format!(
-                    "node {id}'s Raft address {} is unreachable",
-                    info.raft_addr
-                ));
+            // Only a key holder may join: it would otherwise receive every
+            // record, and its answers would count towards quorums.
+            if let Err(e) = peers
+                .check_holds_key(&info.raft_addr, Duration::from_secs(2))
+                .await
+            {
+                return refused(format!("node {id} cannot be added: {e}"));
             }
             // Not blocking: the learner catches up in the background and
             // `cluster status` shows its lag.

@@ -1,7 +1,5 @@
-//! The client side of node-to-node Raft RPCs: HTTP POSTs with binary bodies
-//! to the peer's `raft_addr` (served by `rpc_server`).
-
-use std::time::Duration;
+//! The client side of node-to-node Raft RPCs: signed HTTP POSTs with binary
+//! bodies to the peer's `raft_addr` (served by `rpc_server`).
 
 use openraft::error::{
     InstallSnapshotError, NetworkError, RPCError, RaftError, RemoteError, Unreachable,
@@ -15,32 +13,22 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 
 use crate::codec;
+use crate::peer_client::{CallError, PeerClient};
 use crate::types::{NodeId, NodeInfo, TypeConfig};
 
 pub const PATH_APPEND: &str = "/raft/append";
 pub const PATH_VOTE: &str = "/raft/vote";
 pub const PATH_SNAPSHOT: &str = "/raft/snapshot";
 
-/// Opens connections to peers; one pooled HTTP client serves them all.
+/// Opens connections to peers; one pooled, signing client serves them all.
 #[derive(Clone)]
 pub struct Network {
-    http: reqwest::Client,
+    client: PeerClient,
 }
 
 impl Network {
-    pub fn new() -> Self {
-        let http = reqwest::Client::builder()
-            .connect_timeout(Duration::from_millis(500))
-            .tcp_nodelay(true)
-            .build()
-            .expect("building an HTTP client with static settings");
-        Network { http }
-    }
-}
-
-impl Default for Network {
-    fn default() -> Self {
-        Self::new()
+    pub fn new(client: PeerClient) -> Self {
+        Network { client }
     }
 }
 
@@ -49,17 +37,17 @@ impl RaftNetworkFactory<TypeConfig> for Network {
 
     async fn new_client(&mut self, target: NodeId, node: &NodeInfo) -> Self::Network {
         Peer {
-            http: self.http.clone(),
+            client: self.client.clone(),
             target,
-            base: format!("http://{}", node.raft_addr),
+            addr: node.raft_addr.clone(),
         }
     }
 }
 
 pub struct Peer {
-    http: reqwest::Client,
+    client: PeerClient,
     target: NodeId,
-    base: String,
+    addr: String,
 }
 
 impl Peer {
@@ -75,29 +63,18 @@ impl Peer {
         E: std::error::Error + DeserializeOwned,
     {
         let body = codec::encode(req).map_err(|e| RPCError::Network(NetworkError::new(&e)))?;
-        let sent = self
-            .http
-            .post(format!("{}{}", self.base, path))
-            .timeout(option.hard_ttl())
-            .body(body)
-            .send()
-            .await;
-        let resp = match sent {
-            Ok(resp) => resp,
+        let bytes = match self
+            .client
+            .post(&self.addr, path, body, option.hard_ttl())
+            .await
+        {
+            Ok(bytes) => bytes,
             // Refused connections mean the peer is down: openraft backs off.
-            Err(e) if e.is_connect() => return Err(RPCError::Unreachable(Unreachable::new(&e))),
+            Err(e @ CallError::Unreachable(_)) => {
+                return Err(RPCError::Unreachable(Unreachable::new(&e)))
+            }
             Err(e) => return Err(RPCError::Network(NetworkError::new(&e))),
         };
-        if !resp.status().is_success() {
-            let msg = format!("peer answered HTTP {}", resp.status());
-            return Err(RPCError::Network(NetworkError::new(
-                &std::io::Error::other(msg),
-            )));
-        }
-        let bytes = resp
-            .bytes()
-            .await
-            .map_err(|e| RPCError::Network(NetworkError::new(&e)))?;
         let result: Result<Resp, RaftError<NodeId, E>> =
             codec::decode(&bytes).map_err(|e| RPCError::Network(NetworkError::new(&e)))?;
         result.map_err(|e| RPCError::RemoteError(RemoteError::new(self.target, e)))

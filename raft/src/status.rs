@@ -26,6 +26,10 @@ pub struct ClusterStatus {
     pub snapshot_index: Option<u64>,
     pub purged_index: Option<u64>,
     pub members: Vec<MemberStatus>,
+    /// How many times this node's process has started on its data dir: 1
+    /// until it is restarted (filled in by the node, not by Raft).
+    #[serde(default)]
+    pub starts: u64,
 }
 
 pub fn cluster_status(raft: &Raft) -> ClusterStatus {
@@ -54,5 +58,6 @@ pub fn cluster_status(raft: &Raft) -> ClusterStatus {
         snapshot_index: m.snapshot.map(|l| l.index),
         purged_index: m.purged.map(|l| l.index),
         members,
+        starts: 0,
     }
 }

@@ -4,10 +4,9 @@
 use std::time::Duration;
 
 use axum::extract::State;
-use axum::http::header;
+use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use raftcart_raft::status::cluster_status as status_of;
 use raftcart_raft::{snapshot_now, MembershipOp, NodeInfo};
 use raftcart_storage::Backup;
 use serde_json::json;
@@ -26,7 +25,7 @@ pub const BACKUP_INDEX_HEADER: &str = "x-raftcart-applied-index";
 const SNAPSHOT_WAIT: Duration = Duration::from_secs(120);
 
 pub async fn cluster_status(State(s): State<AppState>) -> Response {
-    Json(status_of(s.executor.raft())).into_response()
+    Json(s.status()).into_response()
 }
 
 async fn change_membership(state: &AppState, op: MembershipOp) -> ApiResult {
@@ -75,6 +74,16 @@ pub async fn snapshot(State(s): State<AppState>) -> ApiResult {
 /// applied everything committed when the request arrived: it holds every
 /// write acknowledged before the backup started.
 pub async fn backup(State(s): State<AppState>) -> ApiResult {
+    // A backup holds the whole state machine in memory, about twice: one
+    // at a time per node, so parallel calls cannot exhaust memory.
+    static ONE_AT_A_TIME: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(1);
+    let Ok(_running) = ONE_AT_A_TIME.try_acquire() else {
+        return Err(ApiError {
+            status: StatusCode::TOO_MANY_REQUESTS,
+            message: "a backup is already being taken on this node: try again when it is done"
+                .into(),
+        });
+    };
     s.executor.catch_up().await?;
     let view = s.view.clone();
     let captured = tokio::task::spawn_blocking(move || {

@@ -1,8 +1,10 @@
-//! The HTTP API of `../shared/API.md`, served by every node.
+//! The HTTP API of docs/API.md, served by every node, with the operator's
+//! routes under `/cluster`.
 //!
 //! Each handler reads its path, builds one command or query, and hands it
 //! to the executor, which runs it on the leader (forwarding if need be).
 
+pub mod admin_auth;
 mod cluster;
 mod error;
 mod handlers;
@@ -18,6 +20,7 @@ use raftcart_raft::Executor;
 use raftcart_storage::StateView;
 
 use crate::metrics::Metrics;
+use admin_auth::AdminToken;
 
 #[derive(Clone)]
 pub struct AppState {
@@ -27,12 +30,28 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     /// For the live page's calls to the other members.
     pub http: reqwest::Client,
+    /// The admin token the operator routes require; without one they are
+    /// refused.
+    pub admin: Option<Arc<AdminToken>>,
+    /// Whether the read-only cluster routes require the token too.
+    pub auth_reads: bool,
+    /// "https" when the members' API ports speak TLS, else "http".
+    pub scheme: &'static str,
+    /// How many times this node has started on its data dir.
+    pub starts: u64,
+}
+
+impl AppState {
+    /// This node's view of the cluster, as `/cluster/status` shows it.
+    pub fn status(&self) -> raftcart_raft::ClusterStatus {
+        let mut status = raftcart_raft::status::cluster_status(self.executor.raft());
+        status.starts = self.starts;
+        status
+    }
 }
 
 pub fn router(state: AppState) -> Router {
-    use cluster::*;
     use handlers::*;
-    use observe::*;
     Router::new()
         .route("/stock/item/create/{price}", post(create_item))
         .route("/stock/find/{item_id}", get(find_item))
@@ -76,7 +95,22 @@ pub fn router(state: AppState) -> Router {
             "/orders/batch_init/{n}/{n_items}/{n_users}/{price}",
             post(batch_init_orders),
         )
-        .route("/cluster/status", get(cluster_status))
+        .merge(operator_routes(&state))
+        .merge(read_only_routes(&state))
+        .fallback(error::unknown_route)
+        .method_not_allowed_fallback(error::wrong_method)
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            observe::track,
+        ))
+        .with_state(state)
+}
+
+/// The routes that change or dump the cluster: admin token only.
+/// `gateway::is_served` keeps them off the gateway.
+fn operator_routes(state: &AppState) -> Router<AppState> {
+    use cluster::*;
+    Router::new()
         .route(
             "/cluster/add-learner/{id}/{api_addr}/{raft_addr}",
             post(add_learner),
@@ -85,13 +119,25 @@ pub fn router(state: AppState) -> Router {
         .route("/cluster/remove/{id}", post(remove_member))
         .route("/cluster/snapshot", post(snapshot))
         .route("/cluster/backup", get(backup))
+        .route_layer(middleware::from_fn_with_state(
+            state.clone(),
+            admin_auth::require_admin,
+        ))
+}
+
+/// What shows the cluster without changing it: open unless `--auth-reads`.
+fn read_only_routes(state: &AppState) -> Router<AppState> {
+    use cluster::*;
+    use observe::*;
+    Router::new()
+        .route("/cluster/status", get(cluster_status))
         .route("/cluster/node", get(node_stats))
         .route("/cluster/overview", get(overview))
         .route("/metrics", get(metrics))
         .route("/", get(page))
         .route("/ui", get(page))
-        .fallback(error::unknown_route)
-        .method_not_allowed_fallback(error::wrong_method)
-        .layer(middleware::from_fn_with_state(state.clone(), track))
-        .with_state(state)
+        .route_layer(middleware::from_fn_with_state(
+            state.clone(),
+            admin_auth::require_admin_for_reads,
+        ))
 }

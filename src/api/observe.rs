@@ -6,12 +6,11 @@ use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use axum::extract::{MatchedPath, Request, State};
-use axum::http::{header, HeaderValue};
+use axum::http::{header, HeaderMap, HeaderValue};
 use axum::middleware::Next;
 use axum::response::{Html, IntoResponse, Response};
 use axum::Json;
 use futures::future::join_all;
-use raftcart_raft::status::cluster_status;
 use serde_json::{json, Value};
 use tracing::Instrument;
 
@@ -85,7 +84,7 @@ fn this_node(s: &AppState) -> Value {
     let (requests, checkouts) = s.metrics.totals();
     json!({
         "up": true,
-        "status": cluster_status(s.executor.raft()),
+        "status": s.status(),
         "requests_total": requests,
         "checkouts_total": checkouts.into_iter().collect::<BTreeMap<_, _>>(),
     })
@@ -93,16 +92,23 @@ fn this_node(s: &AppState) -> Value {
 
 /// Every member's status and counters as this node can reach them now; a
 /// member that does not answer in time is shown down, not waited for.
-pub async fn overview(State(s): State<AppState>) -> Response {
-    let here = cluster_status(s.executor.raft());
+pub async fn overview(State(s): State<AppState>, headers: HeaderMap) -> Response {
+    // Where the members require the token for this route, they require it
+    // for theirs too: pass on the caller's.
+    let auth = headers.get(header::AUTHORIZATION);
+    let here = s.status();
     let asks = here.members.iter().map(|m| {
         let s = &s;
         async move {
             if m.id == here.node_id {
                 return (m.id, this_node(s));
             }
-            let url = format!("http://{}/cluster/node", m.api_addr);
-            let answer = async { s.http.get(&url).send().await?.json::<Value>().await };
+            let url = format!("{}://{}/cluster/node", s.scheme, m.api_addr);
+            let mut req = s.http.get(&url);
+            if let Some(auth) = auth {
+                req = req.header(header::AUTHORIZATION, auth.clone());
+            }
+            let answer = async { req.send().await?.json::<Value>().await };
             let stats = match tokio::time::timeout(MEMBER_WAIT, answer).await {
                 Ok(Ok(v)) => v,
                 Ok(Err(e)) => json!({ "up": false, "error": e.to_string() }),

@@ -9,12 +9,12 @@ use std::time::Duration;
 use anyhow::{bail, Context};
 use raftcart_storage::Backup;
 
-use super::{client, http_base};
+use super::Target;
 
-pub async fn to_file(addr: &str, out: &Path, json: bool) -> anyhow::Result<()> {
+pub async fn to_file(target: &Target, out: &Path, json: bool) -> anyhow::Result<()> {
     // Copying the whole state machine can take a while on a big store.
-    let http = client(Duration::from_secs(300));
-    let url = format!("{}/cluster/backup", http_base(addr));
+    let http = target.client(Duration::from_secs(300))?;
+    let url = target.url(&target.addr, "/cluster/backup");
     let resp = http
         .get(&url)
         .send()

@@ -10,22 +10,24 @@ use std::time::Duration;
 use anyhow::{bail, Context};
 use clap::Subcommand;
 
-const ADDR_HELP: &str = "Any node's API address";
+mod target;
+
+pub use target::Target;
 
 #[derive(Subcommand)]
 pub enum ClusterCmd {
     /// Members, leader, term, and each member's log, applied index and lag.
     Status {
-        #[arg(long, default_value = "http://127.0.0.1:8001", env = "RAFTCART_ADDR", help = ADDR_HELP)]
-        addr: String,
+        #[command(flatten)]
+        target: Target,
         /// Print JSON instead of a table.
         #[arg(long)]
         json: bool,
     },
     /// Add an empty node as a learner; it catches up in the background.
     AddLearner {
-        #[arg(long, default_value = "http://127.0.0.1:8001", env = "RAFTCART_ADDR", help = ADDR_HELP)]
-        addr: String,
+        #[command(flatten)]
+        target: Target,
         #[arg(long)]
         id: u64,
         /// The new node's API address, HOST:PORT.
@@ -37,15 +39,15 @@ pub enum ClusterCmd {
     },
     /// Make a learner that has caught up a voter.
     Promote {
-        #[arg(long, default_value = "http://127.0.0.1:8001", env = "RAFTCART_ADDR", help = ADDR_HELP)]
-        addr: String,
+        #[command(flatten)]
+        target: Target,
         #[arg(long)]
         id: u64,
     },
     /// Remove a voter or a learner from the cluster.
     Remove {
-        #[arg(long, default_value = "http://127.0.0.1:8001", env = "RAFTCART_ADDR", help = ADDR_HELP)]
-        addr: String,
+        #[command(flatten)]
+        target: Target,
         #[arg(long)]
         id: u64,
     },
@@ -56,16 +58,16 @@ pub enum ClusterCmd {
     },
     /// Snapshot every member now (and let each purge its log).
     Snapshot {
-        #[arg(long, default_value = "http://127.0.0.1:8001", env = "RAFTCART_ADDR", help = ADDR_HELP)]
-        addr: String,
+        #[command(flatten)]
+        target: Target,
         /// Print JSON instead of lines.
         #[arg(long)]
         json: bool,
     },
     /// Write a consistent copy of the data to FILE (see `raftcart restore`).
     Backup {
-        #[arg(long, default_value = "http://127.0.0.1:8001", env = "RAFTCART_ADDR", help = ADDR_HELP)]
-        addr: String,
+        #[command(flatten)]
+        target: Target,
         #[arg(long)]
         out: PathBuf,
         /// Print JSON instead of a sentence.
@@ -76,8 +78,8 @@ pub enum ClusterCmd {
 
 pub async fn run(cmd: ClusterCmd) -> anyhow::Result<()> {
     match cmd {
-        ClusterCmd::Status { addr, json } => {
-            let report = status::status(&addr).await?;
+        ClusterCmd::Status { target, json } => {
+            let report = status::status(&target).await?;
             if json {
                 println!("{}", serde_json::to_string_pretty(&report)?);
             } else {
@@ -85,15 +87,17 @@ pub async fn run(cmd: ClusterCmd) -> anyhow::Result<()> {
             }
         }
         ClusterCmd::AddLearner {
-            addr,
+            target,
             id,
             api,
             raft,
-        } => change(&addr, &format!("/cluster/add-learner/{id}/{api}/{raft}")).await?,
-        ClusterCmd::Promote { addr, id } => {
-            change(&addr, &format!("/cluster/promote/{id}")).await?
+        } => change(&target, &format!("/cluster/add-learner/{id}/{api}/{raft}")).await?,
+        ClusterCmd::Promote { target, id } => {
+            change(&target, &format!("/cluster/promote/{id}")).await?
         }
-        ClusterCmd::Remove { addr, id } => change(&addr, &format!("/cluster/remove/{id}")).await?,
+        ClusterCmd::Remove { target, id } => {
+            change(&target, &format!("/cluster/remove/{id}")).await?
+        }
         ClusterCmd::TransferLeader { to } => bail!(
             "cannot move the leadership to node {to}: openraft 0.9, the Raft library raftcart \
              pins, has no leadership transfer. To move the leadership off a node, restart that \
@@ -101,26 +105,10 @@ pub async fn run(cmd: ClusterCmd) -> anyhow::Result<()> {
              themselves within about a second, and requests in flight are retried. See \
              \"Moving the leader\" in README.md."
         ),
-        ClusterCmd::Snapshot { addr, json } => snapshot_all(&addr, json).await?,
-        ClusterCmd::Backup { addr, out, json } => backup::to_file(&addr, &out, json).await?,
+        ClusterCmd::Snapshot { target, json } => snapshot_all(&target, json).await?,
+        ClusterCmd::Backup { target, out, json } => backup::to_file(&target, &out, json).await?,
     }
     Ok(())
-}
-
-fn client(timeout: Duration) -> reqwest::Client {
-    reqwest::Client::builder()
-        .timeout(timeout)
-        .build()
-        .expect("building an HTTP client with static settings")
-}
-
-fn http_base(addr: &str) -> String {
-    let base = if addr.starts_with("http://") || addr.starts_with("https://") {
-        addr.to_string()
-    } else {
-        format!("http://{addr}")
-    };
-    base.trim_end_matches('/').to_string()
 }
 
 /// POSTs to `url` and returns its JSON body, or the node's `error` as the
@@ -145,23 +133,23 @@ async fn post_json(http: &reqwest::Client, url: &str) -> anyhow::Result<serde_js
     Ok(body)
 }
 
-/// Sends a membership change to `addr` and prints the node's message.
-async fn change(addr: &str, path: &str) -> anyhow::Result<()> {
+/// Sends a membership change to the target and prints the node's message.
+async fn change(target: &Target, path: &str) -> anyhow::Result<()> {
     // A change waits for a joint-consensus commit: allow more than a read.
-    let http = client(Duration::from_secs(30));
-    let reply = post_json(&http, &format!("{}{path}", http_base(addr))).await?;
+    let http = target.client(Duration::from_secs(30))?;
+    let reply = post_json(&http, &target.url(&target.addr, path)).await?;
     println!("{}", reply["msg"].as_str().unwrap_or_default());
     Ok(())
 }
 
 /// Asks every member to snapshot; fails if any could not.
-async fn snapshot_all(addr: &str, json: bool) -> anyhow::Result<()> {
-    let report = status::status(addr).await?;
-    let http = client(Duration::from_secs(150));
+async fn snapshot_all(target: &Target, json: bool) -> anyhow::Result<()> {
+    let report = status::status(target).await?;
+    let http = target.client(Duration::from_secs(150))?;
     let mut results = Vec::new();
     let mut failed = 0;
     for m in &report.members {
-        let url = format!("{}/cluster/snapshot", http_base(&m.api_addr));
+        let url = target.url(&m.api_addr, "/cluster/snapshot");
         let result = post_json(&http, &url).await;
         failed += usize::from(result.is_err());
         results.push(match result {

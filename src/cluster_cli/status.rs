@@ -7,7 +7,7 @@ use anyhow::{bail, Context};
 use raftcart_raft::ClusterStatus;
 use serde::Serialize;
 
-use super::{client, http_base};
+use super::Target;
 
 #[derive(Debug, Serialize)]
 pub struct MemberReport {
@@ -21,6 +21,8 @@ pub struct MemberReport {
     /// Log entries the leader has that this member is not known to hold.
     pub lag: Option<u64>,
     pub snapshot_index: Option<u64>,
+    /// Times the member's process was restarted on its data dir.
+    pub restarts: Option<u64>,
 }
 
 #[derive(Debug, Serialize)]
@@ -30,10 +32,9 @@ pub struct ClusterReport {
     pub members: Vec<MemberReport>,
 }
 
-pub(super) async fn status_at(http: &reqwest::Client, base: &str) -> anyhow::Result<ClusterStatus> {
-    let url = format!("{}/cluster/status", base.trim_end_matches('/'));
+pub(super) async fn status_at(http: &reqwest::Client, url: &str) -> anyhow::Result<ClusterStatus> {
     let resp = http
-        .get(&url)
+        .get(url)
         .send()
         .await
         .with_context(|| format!("{url} is unreachable"))?;
@@ -47,13 +48,14 @@ pub(super) async fn status_at(http: &reqwest::Client, base: &str) -> anyhow::Res
 
 /// Asks `addr` who leads, then asks the leader (for replication progress)
 /// and every member (for its own applied index).
-pub async fn status(addr: &str) -> anyhow::Result<ClusterReport> {
-    let http = client(Duration::from_secs(2));
-    let first = status_at(&http, &http_base(addr)).await?;
+pub async fn status(target: &Target) -> anyhow::Result<ClusterReport> {
+    let http = target.client(Duration::from_secs(2))?;
+    let url = |addr: &str| target.url(addr, "/cluster/status");
+    let first = status_at(&http, &url(&target.addr)).await?;
     let leader = match first.leader_id {
         Some(l) if l == first.node_id => Some(first.clone()),
         Some(l) => match first.members.iter().find(|m| m.id == l) {
-            Some(m) => status_at(&http, &http_base(&m.api_addr)).await.ok(),
+            Some(m) => status_at(&http, &url(&m.api_addr)).await.ok(),
             None => None,
         },
         None => None,
@@ -62,7 +64,7 @@ pub async fn status(addr: &str) -> anyhow::Result<ClusterReport> {
     let leader_last = leader.as_ref().and_then(|l| l.last_log_index);
     let mut members = Vec::new();
     for m in &view.members {
-        let own = status_at(&http, &http_base(&m.api_addr)).await.ok();
+        let own = status_at(&http, &url(&m.api_addr)).await.ok();
         members.push(MemberReport {
             id: m.id,
             api_addr: m.api_addr.clone(),
@@ -77,6 +79,7 @@ pub async fn status(addr: &str) -> anyhow::Result<ClusterReport> {
             last_applied: own.as_ref().and_then(|s| s.last_applied),
             lag: leader_last.map(|last| last.saturating_sub(m.matched_index.unwrap_or(0))),
             snapshot_index: own.as_ref().and_then(|s| s.snapshot_index),
+            restarts: own.as_ref().map(|s| s.starts.saturating_sub(1)),
         });
     }
     Ok(ClusterReport {
@@ -98,12 +101,21 @@ pub fn print_human(r: &ClusterReport) {
         r.term
     );
     println!(
-        "{:>4}  {:<8} {:<22} {:<22} {:>9} {:>9} {:>9} {:>6} {:>9}",
-        "id", "role", "api", "raft", "reachable", "last_log", "applied", "lag", "snapshot"
+        "{:>4}  {:<8} {:<22} {:<22} {:>9} {:>9} {:>9} {:>6} {:>9} {:>8}",
+        "id",
+        "role",
+        "api",
+        "raft",
+        "reachable",
+        "last_log",
+        "applied",
+        "lag",
+        "snapshot",
+        "restarts"
     );
     for m in &r.members {
         println!(
-            "{:>4}  {:<8} {:<22} {:<22} {:>9} {:>9} {:>9} {:>6} {:>9}",
+            "{:>4}  {:<8} {:<22} {:<22} {:>9} {:>9} {:>9} {:>6} {:>9} {:>8}",
             m.id,
             m.role,
             m.api_addr,
@@ -113,6 +125,7 @@ pub fn print_human(r: &ClusterReport) {
             or_dash(m.last_applied),
             or_dash(m.lag),
             or_dash(m.snapshot_index),
+            or_dash(m.restarts),
         );
     }
 }

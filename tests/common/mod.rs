@@ -26,6 +26,8 @@ pub struct Cluster {
     /// Nodes started outside `up` (to grow the cluster).
     extra_nodes: std::sync::Mutex<Vec<(u64, Child)>>,
     pub http: reqwest::Client,
+    /// "https" for a cluster started with `start_tls`.
+    scheme: &'static str,
 }
 
 impl Cluster {
@@ -40,6 +42,31 @@ impl Cluster {
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect();
+        c.launch().await;
+        c
+    }
+
+    /// A cluster whose API and Raft ports (and gateway) speak TLS, with
+    /// certificates made here: one CA, one certificate for 127.0.0.1 that
+    /// every node and the gateway present. Peers verify each other's.
+    pub async fn start_tls(base_port: u16, extra: &[&str]) -> Cluster {
+        let mut c = Cluster::new(base_port, extra);
+        let certs = c.dir.path().join("certs");
+        let ca_pem = make_certs(&certs);
+        c.http = reqwest::Client::builder()
+            .add_root_certificate(reqwest::Certificate::from_pem(ca_pem.as_bytes()).unwrap())
+            .pool_max_idle_per_host(64)
+            .build()
+            .unwrap();
+        c.scheme = "https";
+        for (flag, file) in [
+            ("--tls-cert", "node.pem"),
+            ("--tls-key", "node.key"),
+            ("--tls-ca", "ca.pem"),
+        ] {
+            c.extra.push(flag.into());
+            c.extra.push(certs.join(file).display().to_string());
+        }
         c.launch().await;
         c
     }
@@ -87,6 +114,7 @@ impl Cluster {
                 .pool_max_idle_per_host(64)
                 .build()
                 .unwrap(),
+            scheme: "http",
         }
     }
 
@@ -127,21 +155,22 @@ impl Cluster {
     }
 
     pub fn gateway(&self) -> String {
-        format!("http://127.0.0.1:{}", self.base_port)
+        format!("{}://127.0.0.1:{}", self.scheme, self.base_port)
     }
 
     pub fn node_url(&self, id: u64) -> String {
-        format!("http://127.0.0.1:{}", self.base_port as u64 + id)
+        format!("{}://127.0.0.1:{}", self.scheme, self.base_port as u64 + id)
     }
 
     pub async fn status(&self, id: u64) -> Option<Value> {
-        let resp = self
+        // The token matters only to nodes run with --auth-reads.
+        let mut req = self
             .http
-            .get(format!("{}/cluster/status", self.node_url(id)))
-            .timeout(Duration::from_millis(500))
-            .send()
-            .await
-            .ok()?;
+            .get(format!("{}/cluster/status", self.node_url(id)));
+        if let Ok(token) = std::fs::read_to_string(self.data_dir().join("admin.token")) {
+            req = req.bearer_auth(token.trim());
+        }
+        let resp = req.timeout(Duration::from_millis(500)).send().await.ok()?;
         resp.json().await.ok()
     }
 
@@ -194,6 +223,12 @@ impl Cluster {
     /// Starts an empty node `id` outside the cluster and waits until it
     /// answers, ready to be added.
     pub async fn spawn_node(&self, id: u64) {
+        self.spawn_node_with_key(id, &self.data_dir().join("peer.key"))
+            .await
+    }
+
+    /// `spawn_node` with the peer key in `key`.
+    pub async fn spawn_node_with_key(&self, id: u64, key: &std::path::Path) {
         let log = std::fs::File::create(self.dir.path().join(format!("extra{id}.log"))).unwrap();
         let child = Command::new(env!("CARGO_BIN_EXE_raftcart"))
             .arg("node")
@@ -202,6 +237,8 @@ impl Cluster {
             .args(["--raft", &self.raft_addr(id)])
             .arg("--data-dir")
             .arg(self.dir.path().join(format!("extra{id}")))
+            .arg("--peer-key-file")
+            .arg(key)
             .args(&self.extra)
             .stdout(Stdio::from(log.try_clone().unwrap()))
             .stderr(Stdio::from(log))
@@ -330,6 +367,50 @@ impl Cluster {
         false
     }
 
+    /// Runs `raftcart` as this cluster's operator: `raftcart cluster ...`
+    /// finds the admin token `up` made.
+    pub fn cli(&self, args: &[&str]) -> (bool, String, String) {
+        if self.scheme == "https" {
+            let ca = self.dir.path().join("certs").join("ca.pem");
+            let mut with_ca: Vec<&str> = args.to_vec();
+            let ca = ca.display().to_string();
+            with_ca.extend(["--tls-ca", &ca]);
+            return raftcart_in(&self.data_dir(), &with_ca);
+        }
+        raftcart_in(&self.data_dir(), args)
+    }
+
+    /// The admin token `up` made for this cluster.
+    pub fn admin_token(&self) -> String {
+        std::fs::read_to_string(self.data_dir().join("admin.token"))
+            .expect("up writes an admin token")
+            .trim()
+            .to_string()
+    }
+
+    /// A request with the admin token.
+    pub async fn call_admin(
+        &self,
+        method: reqwest::Method,
+        base: &str,
+        path: &str,
+    ) -> (u16, Value) {
+        let resp = self
+            .http
+            .request(method, format!("{base}{path}"))
+            .bearer_auth(self.admin_token())
+            .timeout(Duration::from_secs(60))
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("{path}: {e}"));
+        let status = resp.status().as_u16();
+        let text = resp.text().await.unwrap();
+        (
+            status,
+            serde_json::from_str(&text).unwrap_or(Value::String(text)),
+        )
+    }
+
     pub async fn post(&self, path: &str) -> (u16, Value) {
         self.call(reqwest::Method::POST, &self.gateway(), path)
             .await
@@ -399,6 +480,27 @@ impl Drop for Cluster {
     }
 }
 
+/// Writes ca.pem, node.pem (for 127.0.0.1 and localhost, signed by the CA)
+/// and node.key into `dir`; returns the CA's PEM.
+pub fn make_certs(dir: &std::path::Path) -> String {
+    use rcgen::{BasicConstraints, CertificateParams, IsCa, KeyPair, SanType};
+    std::fs::create_dir_all(dir).unwrap();
+    let ca_key = KeyPair::generate().unwrap();
+    let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    let ca = ca_params.self_signed(&ca_key).unwrap();
+    let node_key = KeyPair::generate().unwrap();
+    let mut node_params = CertificateParams::new(vec!["localhost".to_string()]).unwrap();
+    node_params
+        .subject_alt_names
+        .push(SanType::IpAddress("127.0.0.1".parse().unwrap()));
+    let node = node_params.signed_by(&node_key, &ca, &ca_key).unwrap();
+    std::fs::write(dir.join("ca.pem"), ca.pem()).unwrap();
+    std::fs::write(dir.join("node.pem"), node.pem()).unwrap();
+    std::fs::write(dir.join("node.key"), node_key.serialize_pem()).unwrap();
+    ca.pem()
+}
+
 /// Waits (up to 30 s) until process `pid` has exited and released its
 /// files (and so its database lock and ports): it no longer exists, or it
 /// is a zombie with no thread left. Its main thread alone being a zombie
@@ -422,10 +524,20 @@ pub fn wait_gone(pid: &str) {
     panic!("process {pid} still running after 30 s");
 }
 
-/// Runs the `raftcart` binary: (succeeded, stdout, stderr).
+/// Runs the `raftcart` binary: (succeeded, stdout, stderr). Its data dir
+/// (where `raftcart cluster` finds the admin token) is a fresh, empty one.
 pub fn raftcart(args: &[&str]) -> (bool, String, String) {
+    let none = tempfile::tempdir().unwrap();
+    raftcart_in(none.path(), args)
+}
+
+/// Runs the `raftcart` binary with `RAFTCART_DATA_DIR` set to `data_dir`.
+pub fn raftcart_in(data_dir: &std::path::Path, args: &[&str]) -> (bool, String, String) {
     let out = Command::new(env!("CARGO_BIN_EXE_raftcart"))
         .args(args)
+        .env("RAFTCART_DATA_DIR", data_dir)
+        .env_remove("RAFTCART_ADMIN_TOKEN")
+        .env_remove("RAFTCART_ADMIN_TOKEN_FILE")
         .output()
         .expect("running raftcart");
     (
