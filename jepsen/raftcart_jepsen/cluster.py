@@ -3,6 +3,7 @@ kill, pause, restart, wipe and re-add."""
 
 import json
 import os
+import secrets
 import shutil
 import signal
 import subprocess
@@ -33,6 +34,17 @@ class Cluster:
         self.procs = {}
         self.peers = ",".join(
             f"{n}@{ip_of(n)}:{API_PORT}@{ip_of(n)}:{RAFT_PORT}" for n in self.nodes)
+        # The cluster's secrets, as `raftcart up` makes them.
+        self.peer_key = self._secret("peer.key")
+        self.admin_token = self._secret("admin.token")
+
+    def _secret(self, name):
+        path = os.path.join(self.workdir, name)
+        if not os.path.exists(path):
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "w") as f:
+                f.write(secrets.token_hex(32) + "\n")
+        return path
 
     def data_dir(self, node):
         return os.path.join(self.workdir, f"n{node}")
@@ -45,6 +57,8 @@ class Cluster:
                "--api", f"{ip_of(node)}:{API_PORT}",
                "--raft", f"{ip_of(node)}:{RAFT_PORT}",
                "--data-dir", self.data_dir(node),
+               "--peer-key-file", self.peer_key,
+               "--admin-token-file", self.admin_token,
                "--leader-wait-ms", str(self.leader_wait_ms),
                # Far below the default (100,000), so that snapshots, log
                # purges and snapshot installs happen during the faults.
@@ -124,8 +138,9 @@ class Cluster:
         return False
 
     def cli(self, *args, timeout=30):
+        env = dict(os.environ, RAFTCART_ADMIN_TOKEN_FILE=self.admin_token)
         r = subprocess.run([self.binary, "cluster", *args], capture_output=True, text=True,
-                           timeout=timeout)
+                           timeout=timeout, env=env)
         return r.returncode == 0, (r.stdout + r.stderr).strip()
 
     def stop_all(self):

@@ -2,8 +2,13 @@
 in turn (or picks at random) while the workload runs, and records each
 fault window."""
 
+import json
+import os
 import random
+import threading
 import time
+import urllib.error
+import urllib.request
 
 from .cluster import API_PORT, RAFT_PORT, api
 from .net import ip_of
@@ -165,9 +170,92 @@ class CrashAll(Nemesis):
             self.cluster.start(n)
 
 
+# Ten bytes claiming a 16 TiB string (bincode): a node that decodes them
+# without a limit aborts.
+FRAME_16_TIB = bytes([0x00, 0xFD, 0, 0, 0, 0, 0, 0x10, 0, 0])
+RAFT_ROUTES = ["/raft/append", "/raft/vote", "/raft/snapshot", "/raft/forward",
+               "/raft/key-check"]
+OPERATOR_CALLS = [("POST", "/cluster/remove/{n}"), ("POST", "/cluster/promote/{n}"),
+                  ("POST", "/cluster/add-learner/99/10.0.0.99:1/10.0.0.99:2"),
+                  ("POST", "/cluster/snapshot"), ("GET", "/cluster/backup")]
+
+
+class Hostile(Nemesis):
+    """Throws, at every node, what a hostile network sends: the 16 TiB frame,
+    random bytes and forged Raft requests (no MAC, a made-up MAC) on the
+    Raft port, and operator calls without the admin token on the API port.
+    Every answer must be a 4xx (never a 5xx, never a dropped connection from
+    a dying node), and no node may stop."""
+    name = "hostile"
+
+    def start(self):
+        self.running = {n: self.cluster.procs[n].pid for n in self.cluster.running()}
+        self.stopping = threading.Event()
+        self.problems = []
+        self.sent = 0
+        self.thread = threading.Thread(target=self._throw, daemon=True)
+        self.thread.start()
+        return f"hostile frames and tokenless operator calls at nodes {sorted(self.running)}"
+
+    def _send(self, method, url, body=None, headers=None):
+        req = urllib.request.Request(url, data=body, method=method, headers=headers or {})
+        try:
+            with urllib.request.urlopen(req, timeout=2) as r:
+                return r.status, r.read()
+        except urllib.error.HTTPError as e:
+            return e.code, e.read()
+        except (urllib.error.URLError, OSError):
+            # Cut off by another fault, or timed out under load: not an answer.
+            return None, b""
+
+    def _expect_4xx(self, what, status, body):
+        self.sent += 1
+        if status is None:
+            return
+        if not 400 <= status < 500:
+            self.problems.append(f"{what}: HTTP {status}")
+            return
+        try:
+            if not json.loads(body).get("error"):
+                self.problems.append(f"{what}: {status} without a JSON error")
+        except ValueError:
+            self.problems.append(f"{what}: {status} with a body that is not JSON")
+
+    def _throw(self):
+        rng = random.Random(self.rng.random())
+        while not self.stopping.is_set():
+            for node in list(self.running):
+                raft = f"http://{ip_of(node)}:{RAFT_PORT}"
+                for route in RAFT_ROUTES:
+                    for body, headers in [
+                        (FRAME_16_TIB, {}),
+                        (FRAME_16_TIB, {"x-raftcart-mac": "00" * 32}),
+                        (os.urandom(rng.randrange(1, 2000)), {}),
+                        (os.urandom(rng.randrange(1, 200)), {"x-raftcart-mac": "ab" * 32}),
+                    ]:
+                        status, answer = self._send("POST", raft + route, body, headers)
+                        self._expect_4xx(f"node {node} {route}", status, answer)
+                for method, path in OPERATOR_CALLS:
+                    path = path.format(n=rng.choice(self.cluster.nodes))
+                    status, answer = self._send(method, api(node) + path)
+                    self._expect_4xx(f"node {node} {method} {path}", status, answer)
+            self.stopping.wait(0.05)
+
+    def stop(self):
+        self.stopping.set()
+        self.thread.join(timeout=10)
+        for node, pid in self.running.items():
+            p = self.cluster.procs.get(node)
+            if p is None or p.pid != pid or p.poll() is not None:
+                self.problems.append(f"node {node} stopped (exit status {p and p.poll()})")
+        if self.problems:
+            raise RuntimeError(f"hostile: {len(self.problems)} problems in {self.sent} "
+                               f"requests, first: {self.problems[:3]}")
+
+
 NEMESES = {cls.name: cls for cls in (KillLeader, KillRandom, Pause, PartitionLeader,
                                       PartitionHalves, PartitionBridge, SlowNetwork,
-                                      Membership, CrashAll)}
+                                      Membership, CrashAll, Hostile)}
 
 HEALTHY_S = 2.0
 FAULT_S = (3.0, 5.0)
