@@ -16,4 +16,5 @@ if ! docker info >/dev/null 2>&1; then
     exit 0
 fi
 deploy/build-image.sh raftcart:latest
+deploy/make-secrets.sh
 timeout 900 python3 deploy/test_compose.py
