@@ -51,14 +51,13 @@ async fn api_contract_over_tls() {
 }
 
 async fn whole_contract(c: &Cluster) {
-    let c = c;
-    course_stock(&c).await;
-    course_payment(&c).await;
-    course_order(&c).await;
-    older_endpoints(&c).await;
-    every_node_serves_and_forwards(&c).await;
-    bad_input(&c).await;
-    status_endpoint(&c).await;
+    course_stock(c).await;
+    course_payment(c).await;
+    course_order(c).await;
+    older_endpoints(c).await;
+    every_node_serves_and_forwards(c).await;
+    bad_input(c).await;
+    status_endpoint(c).await;
 }
 
 async fn course_stock(c: &Cluster) {

@@ -117,7 +117,7 @@ async fn leader_kill_under_checkout_load(c: &Cluster) {
     checkout_load::populate(c).await;
     let leader = c.wait_for_leader(Duration::from_secs(5)).await;
 
-    let result = checkout_load::run(&c, 100, || c.kill_node(leader)).await;
+    let result = checkout_load::run(c, 100, || c.kill_node(leader)).await;
 
     let new_leader = c.wait_for_leader(Duration::from_secs(10)).await;
     assert_ne!(new_leader, leader, "a new leader was elected");
@@ -128,7 +128,7 @@ async fn leader_kill_under_checkout_load(c: &Cluster) {
         "the gateway rode out the failover without failing a request"
     );
     assert!(result.longest_gap() < MAX_WRITE_GAP);
-    checkout_load::check_state(&c, &result).await;
+    checkout_load::check_state(c, &result).await;
 }
 
 /// A leader frozen for 5 s (SIGSTOP) is deposed; when it wakes it must not

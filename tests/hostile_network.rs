@@ -46,7 +46,7 @@ fn peer_key(c: &Cluster) -> PeerKey {
 }
 
 /// POSTs `body` to a Raft route, with `mac` if given: (status, JSON body).
-async fn raft_post(c: &Cluster, url: &str, body: Vec<u8>, mac: Option<String>) -> (u16, Value) {
+async fn raft_post(url: &str, body: Vec<u8>, mac: Option<String>) -> (u16, Value) {
     let what = format!("{url} ({} bytes, MAC {})", body.len(), mac.is_some());
     // A connection per request: a refused request's unread body leaves its
     // connection unusable (the server closes it).
@@ -129,27 +129,27 @@ async fn hostile_frames_on_every_raft_route_stop_no_node() {
             let url = format!("http://{}{route}", c.raft_addr(node));
             let what = |case: &str| format!("node {node} {route}: {case}");
             // No MAC: refused before the body is read.
-            let r = raft_post(&c, &url, FRAME_16_TIB.to_vec(), None).await;
+            let r = raft_post(&url, FRAME_16_TIB.to_vec(), None).await;
             assert_refused(&what("no MAC"), r, &[401]);
             // A MAC made up, or made with another key.
-            let r = raft_post(&c, &url, FRAME_16_TIB.to_vec(), Some("00".repeat(32))).await;
+            let r = raft_post(&url, FRAME_16_TIB.to_vec(), Some("00".repeat(32))).await;
             assert_refused(&what("made-up MAC"), r, &[403]);
             let other = PeerKey::from_secret(&[b'k'; 32]).unwrap();
             let forged = other.sign_request(route, &FRAME_16_TIB);
-            let r = raft_post(&c, &url, FRAME_16_TIB.to_vec(), Some(forged)).await;
+            let r = raft_post(&url, FRAME_16_TIB.to_vec(), Some(forged)).await;
             assert_refused(&what("another key's MAC"), r, &[403]);
             // Even a key holder's 16 TiB claim only gets a 400.
             let mac = key.sign_request(route, &FRAME_16_TIB);
-            let r = raft_post(&c, &url, FRAME_16_TIB.to_vec(), Some(mac)).await;
+            let r = raft_post(&url, FRAME_16_TIB.to_vec(), Some(mac)).await;
             assert_refused(&what("16 TiB claim"), r, &[400]);
             for len in [1, 7, 64] {
-                let r = raft_post(&c, &url, random(len), None).await;
+                let r = raft_post(&url, random(len), None).await;
                 assert_refused(&what(&format!("{len} random bytes, no MAC")), r, &[401]);
             }
             for len in [1, 7, 64, 1000, 70_000] {
                 let body = random(len);
                 let mac = key.sign_request(route, &body);
-                let r = raft_post(&c, &url, body, Some(mac)).await;
+                let r = raft_post(&url, body, Some(mac)).await;
                 assert_refused(&what(&format!("{len} random bytes")), r, &[400, 413]);
             }
         }
@@ -158,7 +158,7 @@ async fn hostile_frames_on_every_raft_route_stop_no_node() {
             let url = format!("http://{}{route}", c.raft_addr(node));
             let body = vec![0u8; len];
             let mac = key.sign_request(route, &body);
-            let r = raft_post(&c, &url, body, Some(mac)).await;
+            let r = raft_post(&url, body, Some(mac)).await;
             assert_refused(&format!("node {node} {route}: {len} bytes"), r, &[413]);
         }
         // Real frames cut short.
@@ -167,7 +167,7 @@ async fn hostile_frames_on_every_raft_route_stop_no_node() {
             for cut in [1, frame.len() / 2, frame.len() - 1] {
                 let body = frame[..cut].to_vec();
                 let mac = key.sign_request(route, &body);
-                let r = raft_post(&c, &url, body, Some(mac)).await;
+                let r = raft_post(&url, body, Some(mac)).await;
                 assert_refused(&format!("node {node} {route} cut at {cut}"), r, &[400]);
             }
         }
@@ -190,7 +190,6 @@ async fn hostile_frames_on_every_raft_route_stop_no_node() {
     };
     let far = chunk(1 << 40);
     let r = raft_post(
-        &c,
         &url,
         far.clone(),
         Some(key.sign_request("/raft/snapshot", &far)),
@@ -212,7 +211,7 @@ async fn hostile_frames_on_every_raft_route_stop_no_node() {
         .sign_request("/raft/append", &body);
     for node in 1..=3 {
         let url = format!("http://{}/raft/append", c.raft_addr(node));
-        let r = raft_post(&c, &url, body.clone(), Some(mac.clone())).await;
+        let r = raft_post(&url, body.clone(), Some(mac.clone())).await;
         assert_refused("a forged append", r, &[403]);
     }
 
