@@ -76,8 +76,11 @@ impl StateMachine {
             self.put(batch, &keys::prefixed(keys::SESSION, id), session)?;
             batch.put_cf(self.cf(), keys::session_by_time(session.at_ms, id), []);
         }
-        if let Some(clock) = changes.clock_ms {
-            self.put(batch, keys::CLOCK, &clock)?;
+        if let Some(clock) = changes.clock {
+            self.put(batch, keys::CLOCK, &clock.ms)?;
+            if let Some(stamp) = clock.stamp_ms {
+                self.put(batch, keys::CLOCK_STAMP, &stamp)?;
+            }
         }
         Ok(())
     }
@@ -163,8 +166,8 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         // Data and last applied log id in ONE batch: a crash between the two
         // would make a restart apply the same entries again.
         let mut batch = WriteBatch::default();
-        if let Some(clock) = changes.clock_ms {
-            self.sweep_sessions(&mut batch, clock)?;
+        if let Some(clock) = changes.clock {
+            self.sweep_sessions(&mut batch, clock.ms)?;
         }
         self.write_changes(&mut batch, &changes)?;
         self.put(&mut batch, keys::APPLIED, &last)?;
