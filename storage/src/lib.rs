@@ -18,6 +18,7 @@ mod db;
 mod error;
 mod keys;
 mod log_store;
+mod purge;
 mod snapshot;
 mod state_machine;
 mod state_view;

@@ -18,12 +18,14 @@ use serde::Serialize;
 use crate::background;
 use crate::error::{self, Result};
 use crate::keys::{self, CF_SM};
+use crate::purge::Purge;
 use crate::snapshot::{self, SnapshotFile};
 use crate::state_view::{ApplyView, StateView};
 
 pub struct StateMachine {
     db: Arc<DB>,
     snapshot_file: Arc<SnapshotFile>,
+    purge: Arc<Purge>,
     applied: Option<LogId>,
     membership: StoredMembership,
     /// Sessions older than this were already swept (a cache, not state).
@@ -31,7 +33,11 @@ pub struct StateMachine {
 }
 
 impl StateMachine {
-    pub(crate) fn open(db: Arc<DB>, snapshot_file: SnapshotFile) -> Result<Self> {
+    pub(crate) fn open(
+        db: Arc<DB>,
+        snapshot_file: SnapshotFile,
+        purge: Arc<Purge>,
+    ) -> Result<Self> {
         // Unreadable metadata must stop the start: taken for "nothing
         // applied", it would make every entry apply a second time.
         let view = StateView::new(db.clone());
@@ -44,6 +50,7 @@ impl StateMachine {
                 .unwrap_or_default(),
             db,
             snapshot_file: Arc::new(snapshot_file),
+            purge,
             swept_until_ms: 0,
         })
     }
@@ -221,7 +228,9 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         self.applied = meta.last_log_id;
         self.membership = meta.last_membership.clone();
         self.swept_until_ms = 0;
-        Ok(())
+        // openraft asked to purge the log up to this snapshot when it queued
+        // the install; the entries could not go before the state was stored.
+        self.purge.catch_up()
     }
 
     async fn get_current_snapshot(&mut self) -> Result<Option<Snapshot>> {

@@ -1,0 +1,124 @@
+//! Crashes between two steps that openraft or the stores take one after the
+//! other: the node must come back able to start and to serve its snapshot.
+//! A crash is simulated by dropping the stores (nothing more is written) and
+//! putting back on disk what had not been written yet.
+
+use std::path::Path;
+
+use openraft::storage::{RaftLogStorage, RaftLogStorageExt, RaftStateMachine, StorageHelper};
+use openraft::{CommittedLeaderId, Entry, EntryPayload, LogId, RaftLogReader, RaftSnapshotBuilder};
+use raftcart_domain::{Command, Proposal, Proposals, StateRead};
+use raftcart_raft::types::Snapshot;
+use raftcart_raft::TypeConfig;
+use raftcart_storage::open;
+
+fn id(index: u64) -> LogId<u64> {
+    LogId::new(CommittedLeaderId::new(1, 1), index)
+}
+
+fn entry(index: u64, command: Command) -> Entry<TypeConfig> {
+    Entry {
+        log_id: id(index),
+        payload: EntryPayload::Normal(Proposals(vec![Proposal {
+            request_id: format!("r{index}"),
+            at_ms: index,
+            command,
+        }])),
+    }
+}
+
+fn funds(index: u64) -> Entry<TypeConfig> {
+    entry(
+        index,
+        Command::AddFunds {
+            user_id: "0".into(),
+            amount: 1,
+        },
+    )
+}
+
+/// Entries 1..=n: three users with 10 each, then one unit more per entry
+/// to user "0" (its credit tells how many entries were applied).
+fn log(n: u64) -> Vec<Entry<TypeConfig>> {
+    let mut entries = vec![entry(1, Command::BatchInitUsers { n: 3, credit: 10 })];
+    entries.extend((2..=n).map(funds));
+    entries
+}
+
+/// A node in `dir` that applied `log(n)` and built its snapshot.
+async fn node_with_snapshot(dir: &Path, n: u64) -> Snapshot {
+    let (mut log_store, mut sm, _view) = open(dir).unwrap();
+    log_store.blocking_append(log(n)).await.unwrap();
+    sm.apply(log(n)).await.unwrap();
+    sm.get_snapshot_builder()
+        .await
+        .build_snapshot()
+        .await
+        .unwrap()
+}
+
+/// A follower receiving a snapshot: openraft queues the install and purges
+/// the log up to the snapshot at once, without waiting for the install. The
+/// node crashes before the install is stored. It must start again: the
+/// entries after what its state machine holds cannot be gone.
+#[tokio::test]
+async fn a_purge_ahead_of_the_state_machine_leaves_a_node_that_restarts() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let (mut log_store, mut sm, _view) = open(dir.path()).unwrap();
+        log_store.blocking_append(log(5)).await.unwrap();
+        sm.apply(log(2)).await.unwrap();
+        log_store.save_committed(Some(id(4))).await.unwrap();
+        // The leader's snapshot is at 8; the install has not been stored.
+        log_store.purge(id(8)).await.unwrap();
+        let state = log_store.get_log_state().await.unwrap();
+        assert_eq!(state.last_purged_log_id, Some(id(8)), "openraft's view");
+        assert_eq!(state.last_log_id, Some(id(8)));
+    }
+
+    let (mut log_store, mut sm, view) = open(dir.path()).unwrap();
+    let state = StorageHelper::new(&mut log_store, &mut sm)
+        .get_initial_state()
+        .await
+        .expect("the node restarts");
+    // Entries 3 and 4 (committed) were applied again from the log.
+    assert_eq!(state.committed.map(|l| l.index), Some(4));
+    assert_eq!(view.user("0").unwrap().credit, 10 + 3);
+    let log_state = log_store.get_log_state().await.unwrap();
+    assert!(
+        log_state.last_purged_log_id <= Some(id(2)),
+        "purged past the state machine: {:?}",
+        log_state.last_purged_log_id
+    );
+    let kept = log_store.try_get_log_entries(3..=5).await.unwrap();
+    assert_eq!(
+        kept.iter().map(|e| e.log_id.index).collect::<Vec<_>>(),
+        [3, 4, 5]
+    );
+}
+
+/// The purge that had to wait for the install happens once the install is
+/// stored, and survives a restart.
+#[tokio::test]
+async fn a_purge_held_back_for_an_install_completes_with_it() {
+    let leader = tempfile::tempdir().unwrap();
+    let snapshot = node_with_snapshot(leader.path(), 8).await;
+
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let (mut log_store, mut sm, _view) = open(dir.path()).unwrap();
+        log_store.blocking_append(log(5)).await.unwrap();
+        sm.apply(log(2)).await.unwrap();
+        log_store.purge(id(8)).await.unwrap();
+        sm.install_snapshot(&snapshot.meta, snapshot.snapshot)
+            .await
+            .unwrap();
+    }
+    let (mut log_store, mut sm, view) = open(dir.path()).unwrap();
+    let state = log_store.get_log_state().await.unwrap();
+    assert_eq!(state.last_purged_log_id, Some(id(8)));
+    assert_eq!(state.last_log_id, Some(id(8)));
+    assert!(log_store.try_get_log_entries(0..).await.unwrap().is_empty());
+    assert_eq!(sm.applied_state().await.unwrap().0, Some(id(8)));
+    assert_eq!(view.user("0").unwrap().credit, 10 + 7);
+}
