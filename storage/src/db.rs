@@ -25,7 +25,10 @@ pub fn open(dir: &Path) -> Result<(LogStore, StateMachine, StateView)> {
         SnapshotFile::open(snapshot_file(dir))?,
         purge.clone(),
     )?;
-    Ok((LogStore::new(db, purge), sm, view))
+    let log = LogStore::new(db, purge);
+    let (purged, last_index) = log.on_disk()?;
+    sm.repair_snapshot_file(purged, last_index)?;
+    Ok((log, sm, view))
 }
 
 pub(crate) fn snapshot_file(dir: &Path) -> PathBuf {

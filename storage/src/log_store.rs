@@ -43,6 +43,11 @@ impl LogStore {
         }
     }
 
+    /// The log as it is on disk: the purge mark and the last entry's index.
+    pub(crate) fn on_disk(&self) -> Result<(Option<LogId>, Option<u64>)> {
+        Ok((self.purge.deleted()?, self.last_entry()?.map(|l| l.index)))
+    }
+
     fn last_entry(&self) -> Result<Option<LogId>> {
         match self
             .db

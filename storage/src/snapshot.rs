@@ -107,6 +107,28 @@ pub(crate) fn build(db: &DB, file: &SnapshotFile) -> Result<Snapshot> {
     })
 }
 
+/// Whether the log on disk holds every entry from the snapshot file (`file`:
+/// its last log id, `None` while there is none) to the applied state, given
+/// the log's purge mark and last entry: a follower sent the file can then
+/// catch up from the log.
+pub(crate) fn log_leads_on(
+    file: Option<Option<LogId>>,
+    applied: Option<LogId>,
+    purged: Option<LogId>,
+    last_index: Option<u64>,
+) -> bool {
+    let Some(applied) = applied else {
+        return true;
+    };
+    let from = file.flatten();
+    if from.is_some_and(|f| f.index >= applied.index) {
+        return true;
+    }
+    let first_needed = from.map_or(0, |f| f.index + 1);
+    let first_kept = purged.map_or(0, |p| p.index + 1);
+    first_kept <= first_needed && last_index.is_some_and(|last| last >= applied.index)
+}
+
 /// Decodes a received snapshot and checks it against its metadata, before
 /// anything is touched: openraft stops the node if an install fails.
 pub(crate) fn validate(meta: &SnapshotMeta, data: &[u8]) -> Result<Pairs> {
@@ -160,6 +182,15 @@ impl SnapshotFile {
             on_disk: Mutex::new(on_disk),
             next_tmp: AtomicU64::new(0),
         })
+    }
+
+    pub(crate) fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Last log id of the snapshot on disk; `None` while there is none.
+    pub(crate) fn on_disk(&self) -> Option<Option<LogId>> {
+        *self.on_disk.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     pub(crate) fn load(&self) -> Result<Option<Snapshot>> {

@@ -55,6 +55,31 @@ impl StateMachine {
         })
     }
 
+    /// At open: makes sure the snapshot file can serve a follower, given the
+    /// log on disk (its purge mark and last entry). A file from which the log
+    /// cannot lead to the applied state (an install stored the database and
+    /// crashed before the file) is rebuilt: a follower sent it would need
+    /// entries this node no longer has. The database holds the state; the
+    /// file is only its copy.
+    pub(crate) fn repair_snapshot_file(
+        &self,
+        purged: Option<LogId>,
+        last_index: Option<u64>,
+    ) -> Result<()> {
+        let file = &self.snapshot_file;
+        if snapshot::log_leads_on(file.on_disk(), self.applied, purged, last_index) {
+            return Ok(());
+        }
+        tracing::warn!(
+            file = %file.path().display(),
+            at = ?file.on_disk().flatten(),
+            applied = ?self.applied,
+            log_purged_to = ?purged,
+            "the log does not lead from the snapshot file to the applied state: rebuilding the file"
+        );
+        snapshot::build(&self.db, file).map(|_| ())
+    }
+
     fn cf(&self) -> &rocksdb::ColumnFamily {
         self.db.cf_handle(CF_SM).expect("sm column family exists")
     }

@@ -3,6 +3,7 @@
 //! A crash is simulated by dropping the stores (nothing more is written) and
 //! putting back on disk what had not been written yet.
 
+use std::fs;
 use std::path::Path;
 
 use openraft::storage::{RaftLogStorage, RaftLogStorageExt, RaftStateMachine, StorageHelper};
@@ -121,4 +122,48 @@ async fn a_purge_held_back_for_an_install_completes_with_it() {
     assert!(log_store.try_get_log_entries(0..).await.unwrap().is_empty());
     assert_eq!(sm.applied_state().await.unwrap().0, Some(id(8)));
     assert_eq!(view.user("0").unwrap().credit, 10 + 7);
+}
+
+/// Install stores the state machine and then the snapshot file. A crash
+/// between the two leaves the file behind the state machine, with the log
+/// purged past the file: a lagging follower sent that file could never
+/// catch up. Open rebuilds the file from the database.
+#[tokio::test]
+async fn open_rebuilds_a_snapshot_file_left_behind_by_an_install() {
+    let leader = tempfile::tempdir().unwrap();
+    let snapshot = node_with_snapshot(leader.path(), 8).await;
+    let expected_meta = snapshot.meta.clone();
+
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("snapshot");
+    {
+        node_with_snapshot(dir.path(), 2).await;
+        let older = fs::read(&file).unwrap();
+        let (mut log_store, mut sm, _view) = open(dir.path()).unwrap();
+        sm.install_snapshot(&snapshot.meta, snapshot.snapshot)
+            .await
+            .unwrap();
+        log_store.purge(id(8)).await.unwrap();
+        // The file had not been replaced yet.
+        fs::write(&file, older).unwrap();
+    }
+
+    let (_log_store, mut sm, _view) = open(dir.path()).unwrap();
+    let current = sm
+        .get_current_snapshot()
+        .await
+        .unwrap()
+        .expect("a snapshot");
+    assert_eq!(
+        current.meta.last_log_id, expected_meta.last_log_id,
+        "the snapshot file is behind the state machine"
+    );
+    // Its data is the state at 8: a fresh node that installs it has it.
+    let fresh = tempfile::tempdir().unwrap();
+    let (_l, mut sm_fresh, view_fresh) = open(fresh.path()).unwrap();
+    sm_fresh
+        .install_snapshot(&current.meta, current.snapshot)
+        .await
+        .unwrap();
+    assert_eq!(view_fresh.user("0").unwrap().credit, 10 + 7);
 }
