@@ -20,14 +20,11 @@ pub fn open(dir: &Path) -> Result<(LogStore, StateMachine, StateView)> {
     let db = open_db(dir)?;
     let view = StateView::new(db.clone());
     let purge = Arc::new(Purge::open(db.clone())?);
-    let sm = StateMachine::open(
-        db.clone(),
-        SnapshotFile::open(snapshot_file(dir))?,
-        purge.clone(),
-    )?;
+    let (file, unreadable) = SnapshotFile::open(snapshot_file(dir))?;
+    let sm = StateMachine::open(db.clone(), file, purge.clone())?;
     let log = LogStore::new(db, purge);
     let (purged, last_index) = log.on_disk()?;
-    sm.repair_snapshot_file(purged, last_index)?;
+    sm.repair_snapshot_file(unreadable, purged, last_index)?;
     Ok((log, sm, view))
 }
 

@@ -16,6 +16,7 @@ mod background;
 mod backup;
 mod db;
 mod error;
+mod frame;
 mod keys;
 mod log_store;
 mod purge;

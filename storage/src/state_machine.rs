@@ -56,27 +56,36 @@ impl StateMachine {
     }
 
     /// At open: makes sure the snapshot file can serve a follower, given the
-    /// log on disk (its purge mark and last entry). A file from which the log
-    /// cannot lead to the applied state (an install stored the database and
-    /// crashed before the file) is rebuilt: a follower sent it would need
-    /// entries this node no longer has. The database holds the state; the
-    /// file is only its copy.
+    /// log on disk (its purge mark and last entry). A file that cannot be
+    /// read (damaged, or written without a header) is rebuilt; so is one
+    /// from which the log cannot lead to the applied state (an install
+    /// stored the database and crashed before the file): a follower sent it
+    /// would then need entries this node no longer has. The database holds
+    /// the state; the file is only its copy.
     pub(crate) fn repair_snapshot_file(
         &self,
+        unreadable: Option<String>,
         purged: Option<LogId>,
         last_index: Option<u64>,
     ) -> Result<()> {
         let file = &self.snapshot_file;
-        if snapshot::log_leads_on(file.on_disk(), self.applied, purged, last_index) {
+        if let Some(why) = unreadable {
+            if self.applied.is_none() {
+                tracing::error!("{why}; nothing is applied to rebuild it from: removing it");
+                return file.remove();
+            }
+            tracing::error!("{why}; rebuilding it from the database");
+        } else if snapshot::log_leads_on(file.on_disk(), self.applied, purged, last_index) {
             return Ok(());
+        } else {
+            tracing::warn!(
+                file = %file.path().display(),
+                at = ?file.on_disk().flatten(),
+                applied = ?self.applied,
+                log_purged_to = ?purged,
+                "the log does not lead from the snapshot file to the applied state: rebuilding the file"
+            );
         }
-        tracing::warn!(
-            file = %file.path().display(),
-            at = ?file.on_disk().flatten(),
-            applied = ?self.applied,
-            log_purged_to = ?purged,
-            "the log does not lead from the snapshot file to the applied state: rebuilding the file"
-        );
         snapshot::build(&self.db, file).map(|_| ())
     }
 
