@@ -13,16 +13,17 @@ use crate::outcome::{Outcome, Reply};
 use crate::rng::SplitMix64;
 use crate::state::{Session, StateWrite};
 
-/// How long a request id is remembered. A retry arriving later than this
-/// after the first attempt is treated as a new request.
+/// How long a request id is remembered, in the state machine's clock
+/// (`LogClock`). A retry arriving later than this after the first attempt
+/// is treated as a new request.
 pub const SESSION_TTL_MS: u64 = 10 * 60 * 1000;
 
 /// Applies one proposal: answers a retried request with its first outcome,
 /// otherwise executes the command and remembers the outcome.
 pub fn apply_proposal<S: StateWrite + ?Sized>(state: &mut S, proposal: &Proposal) -> Outcome {
-    // The clock never goes back, whatever the leaders' wall clocks did.
-    let clock = state.clock_ms().max(proposal.at_ms);
-    state.set_clock_ms(clock);
+    let log_clock = state.clock().advance(proposal.at_ms);
+    state.set_clock(log_clock);
+    let clock = log_clock.ms;
 
     if let Some(session) = state.session(&proposal.request_id) {
         // Expiry is judged here, on lookup, against the log's clock, so every

@@ -4,6 +4,7 @@
 //! numbers; storage and consensus live in other crates.
 
 pub mod apply;
+pub mod clock;
 pub mod command;
 pub mod error;
 pub mod model;
@@ -13,6 +14,7 @@ pub mod rng;
 pub mod state;
 
 pub use apply::{apply_proposal, execute, SESSION_TTL_MS};
+pub use clock::{LogClock, MAX_CLOCK_STEP_MS};
 pub use command::{Command, Proposal, Proposals, RequestId, MAX_BATCH};
 pub use error::Refusal;
 pub use model::{Item, Line, Order, Payment, User};

@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+use crate::clock::LogClock;
 use crate::command::Command;
 use crate::model::{Item, Order, User};
 use crate::outcome::Outcome;
@@ -12,6 +13,7 @@ use crate::outcome::Outcome;
 /// The remembered result of one request, for answering its retries.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Session {
+    /// The state machine's clock (`LogClock::ms`) when it was stored.
     pub at_ms: u64,
     /// The request's `Command::intent`, to tell a retry from a different
     /// request that reuses its id.
@@ -24,8 +26,7 @@ pub trait StateRead {
     fn item(&self, id: &str) -> Option<Item>;
     fn order(&self, id: &str) -> Option<Order>;
     fn session(&self, request_id: &str) -> Option<Session>;
-    /// The largest leader timestamp applied so far (0 before any).
-    fn clock_ms(&self) -> u64;
+    fn clock(&self) -> LogClock;
 }
 
 pub trait StateWrite: StateRead {
@@ -34,7 +35,7 @@ pub trait StateWrite: StateRead {
     fn put_order(&mut self, id: &str, order: Order);
     fn delete_order(&mut self, id: &str);
     fn put_session(&mut self, request_id: &str, session: Session);
-    fn set_clock_ms(&mut self, ms: u64);
+    fn set_clock(&mut self, clock: LogClock);
 }
 
 /// Writes not yet stored: `None` marks a deletion.
@@ -44,7 +45,7 @@ pub struct Changes {
     pub items: BTreeMap<String, Item>,
     pub orders: BTreeMap<String, Option<Order>>,
     pub sessions: BTreeMap<String, Session>,
-    pub clock_ms: Option<u64>,
+    pub clock: Option<LogClock>,
 }
 
 impl Changes {
@@ -53,7 +54,7 @@ impl Changes {
             && self.items.is_empty()
             && self.orders.is_empty()
             && self.sessions.is_empty()
-            && self.clock_ms.is_none()
+            && self.clock.is_none()
     }
 }
 
@@ -102,10 +103,8 @@ impl<S: StateRead + ?Sized> StateRead for Overlay<'_, S> {
             None => self.base.session(request_id),
         }
     }
-    fn clock_ms(&self) -> u64 {
-        self.changes
-            .clock_ms
-            .unwrap_or_else(|| self.base.clock_ms())
+    fn clock(&self) -> LogClock {
+        self.changes.clock.unwrap_or_else(|| self.base.clock())
     }
 }
 
@@ -127,8 +126,8 @@ impl<S: StateRead + ?Sized> StateWrite for Overlay<'_, S> {
             .sessions
             .insert(request_id.to_string(), session);
     }
-    fn set_clock_ms(&mut self, ms: u64) {
-        self.changes.clock_ms = Some(ms);
+    fn set_clock(&mut self, clock: LogClock) {
+        self.changes.clock = Some(clock);
     }
 }
 
@@ -139,7 +138,7 @@ pub struct MemState {
     pub items: BTreeMap<String, Item>,
     pub orders: BTreeMap<String, Order>,
     pub sessions: BTreeMap<String, Session>,
-    pub clock_ms: u64,
+    pub clock: LogClock,
 }
 
 impl StateRead for MemState {
@@ -155,8 +154,8 @@ impl StateRead for MemState {
     fn session(&self, request_id: &str) -> Option<Session> {
         self.sessions.get(request_id).cloned()
     }
-    fn clock_ms(&self) -> u64 {
-        self.clock_ms
+    fn clock(&self) -> LogClock {
+        self.clock
     }
 }
 
@@ -176,7 +175,7 @@ impl StateWrite for MemState {
     fn put_session(&mut self, request_id: &str, session: Session) {
         self.sessions.insert(request_id.to_string(), session);
     }
-    fn set_clock_ms(&mut self, ms: u64) {
-        self.clock_ms = ms;
+    fn set_clock(&mut self, clock: LogClock) {
+        self.clock = clock;
     }
 }

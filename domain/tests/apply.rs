@@ -575,23 +575,68 @@ fn a_request_id_reused_for_another_request_is_refused_and_forgets_nothing() {
 
 #[test]
 fn sessions_expire_by_the_log_clock_only() {
-    let mut s = setup(0, 0, 1, 0);
-    let p = |at_ms| Proposal {
-        request_id: "r".into(),
+    let mut s = setup(1, 0, 1, 0);
+    let p = |request_id: &str, at_ms| Proposal {
+        request_id: request_id.into(),
         at_ms,
         command: Command::AddFunds {
             user_id: "0".into(),
             amount: 1,
         },
     };
-    apply_proposal(&mut s, &p(1000)).unwrap();
-    apply_proposal(&mut s, &p(1000 + SESSION_TTL_MS)).unwrap();
-    assert_eq!(s.users["0"].credit, 1);
+    apply_proposal(&mut s, &p("r", 1000)).unwrap();
+    // The log clock moves exactly the time to live, in steps it counts whole.
+    for step in 1..=SESSION_TTL_MS / MAX_CLOCK_STEP_MS {
+        let other = format!("other-{step}");
+        apply_proposal(&mut s, &p(&other, 1000 + step * MAX_CLOCK_STEP_MS)).unwrap();
+    }
+    let credit = s.users["0"].credit;
+    apply_proposal(&mut s, &p("r", 1000 + SESSION_TTL_MS)).unwrap();
+    assert_eq!(
+        s.users["0"].credit, credit,
+        "remembered up to the time to live"
+    );
     // A leader with a clock behind does not turn time back.
-    apply_proposal(&mut s, &p(5)).unwrap();
-    assert_eq!(s.clock_ms, 1000 + SESSION_TTL_MS);
-    apply_proposal(&mut s, &p(1001 + SESSION_TTL_MS)).unwrap();
-    assert_eq!(s.users["0"].credit, 2);
+    apply_proposal(&mut s, &p("r", 5)).unwrap();
+    assert_eq!(s.users["0"].credit, credit);
+    apply_proposal(&mut s, &p("r", 6)).unwrap();
+    assert_eq!(s.users["0"].credit, credit + 1, "expired one ms later");
+}
+
+/// The log clock counts the steps between one stamp and the next, each at
+/// most `MAX_CLOCK_STEP_MS`, and never goes back.
+#[test]
+fn the_log_clock_counts_bounded_steps_between_stamps() {
+    let start = LogClock::default().advance(T0);
+    assert_eq!(
+        start,
+        LogClock {
+            ms: 0,
+            stamp_ms: Some(T0)
+        },
+        "the first stamp only starts the count"
+    );
+    let c = start.advance(T0 + 1000);
+    assert_eq!(c.ms, 1000);
+    // A clock hours ahead takes over: one bounded step.
+    let c = c.advance(T0 + 2000 + HOURS_3 as u64);
+    assert_eq!(c.ms, 1000 + MAX_CLOCK_STEP_MS);
+    let c = c.advance(T0 + 3000 + HOURS_3 as u64);
+    assert_eq!(c.ms, 2000 + MAX_CLOCK_STEP_MS);
+    // Stamps slightly out of order (stamped concurrently, ordered later)
+    // count no time twice.
+    let c = c.advance(T0 + 2500 + HOURS_3 as u64);
+    assert_eq!(c.ms, 2000 + MAX_CLOCK_STEP_MS);
+    let c = c.advance(T0 + 3000 + HOURS_3 as u64);
+    assert_eq!(c.ms, 2000 + MAX_CLOCK_STEP_MS);
+    // A clock hours behind takes over: no step back, then its own steps.
+    let c = c.advance(T0 + 4000);
+    assert_eq!(c.ms, 2000 + MAX_CLOCK_STEP_MS);
+    let c = c.advance(T0 + 5000);
+    assert_eq!(c.ms, 3000 + MAX_CLOCK_STEP_MS);
+    // A long pause counts as one step.
+    let c = c.advance(T0 + 5000 + HOURS_3 as u64);
+    assert_eq!(c.ms, 3000 + 2 * MAX_CLOCK_STEP_MS);
 }
 
 #[test]
@@ -618,4 +663,102 @@ fn overlay_sees_its_own_writes_and_leaves_base_alone() {
     let changes = overlay.into_changes();
     assert_eq!(changes.items["0"].stock, 20);
     assert_eq!(base.items["0"].stock, 10);
+}
+
+/// Honest wall-clock time at the start of the clock-skew tests.
+const T0: u64 = 1_700_000_000_000;
+const MINUTE: u64 = 60_000;
+const HOURS_3: i64 = 3 * 3_600_000;
+
+/// A proposal as a leader whose clock is off by `skew_ms` stamps it at the
+/// honest time `honest_ms`.
+fn stamped(request_id: &str, honest_ms: u64, skew_ms: i64, command: Command) -> Proposal {
+    Proposal {
+        request_id: request_id.into(),
+        at_ms: honest_ms.saturating_add_signed(skew_ms),
+        command,
+    }
+}
+
+/// Other clients' writes, one a second of honest time in `[from_ms, to_ms)`,
+/// through a leader whose clock is off by `skew_ms`.
+fn traffic(s: &mut MemState, from_ms: u64, to_ms: u64, skew_ms: i64) {
+    for t in (from_ms..to_ms).step_by(1000) {
+        let add = Command::AddStock {
+            item_id: "0".into(),
+            amount: 1,
+        };
+        apply_proposal(s, &stamped(&format!("other-{t}"), t, skew_ms, add)).unwrap();
+    }
+}
+
+fn add_funds_r(honest_ms: u64, skew_ms: i64) -> Proposal {
+    stamped(
+        "r",
+        honest_ms,
+        skew_ms,
+        Command::AddFunds {
+            user_id: "0".into(),
+            amount: 5,
+        },
+    )
+}
+
+/// Leaders hours ahead and hours behind take turns while a client retries
+/// one request: every retry within the time to live (by honest clocks) is
+/// answered with the first outcome, and the id still expires once that
+/// much honest time has passed.
+#[test]
+fn leaders_with_clocks_hours_off_neither_expire_nor_keep_request_ids() {
+    let mut s = setup(1, 0, 1, 0);
+    let first = T0 + MINUTE;
+    traffic(&mut s, T0, first, 0);
+    assert_eq!(
+        apply_proposal(&mut s, &add_funds_r(first, 0)),
+        Ok(Reply::FundsAdded)
+    );
+
+    let mut now = first + 1000;
+    for (skew, minutes) in [(HOURS_3, 5), (-HOURS_3, 8), (0, 9), (HOURS_3, 9)] {
+        let retry_at = first + minutes * MINUTE;
+        traffic(&mut s, now, retry_at, skew);
+        assert_eq!(
+            apply_proposal(&mut s, &add_funds_r(retry_at, skew)),
+            Ok(Reply::FundsAdded)
+        );
+        assert_eq!(
+            s.users["0"].credit,
+            5,
+            "a retry {minutes} min after the first attempt, through a leader {} h off, applied again",
+            skew / 3_600_000
+        );
+        now = retry_at + 1000;
+    }
+
+    // Honest time passes the time to live (with a few seconds of slack for
+    // the leader changes): the id is forgotten, the same id is a new request.
+    let later = first + SESSION_TTL_MS + 30_000;
+    traffic(&mut s, now, later, 0);
+    apply_proposal(&mut s, &add_funds_r(later, 0)).unwrap();
+    assert_eq!(s.users["0"].credit, 10, "the request id never expired");
+}
+
+/// A leader whose clock is hours behind stays leader for longer than the
+/// time to live: ids remembered before and under it still expire when
+/// that much honest time has passed, instead of being kept until its clock
+/// catches up with the highest stamp ever seen.
+#[test]
+fn a_leader_clock_hours_behind_does_not_stop_request_ids_expiring() {
+    let mut s = setup(1, 0, 1, 0);
+    let first = T0 + MINUTE;
+    traffic(&mut s, T0, first, 0);
+    apply_proposal(&mut s, &add_funds_r(first, 0)).unwrap();
+
+    let later = first + SESSION_TTL_MS + 30_000;
+    traffic(&mut s, first + 1000, later, -HOURS_3);
+    apply_proposal(&mut s, &add_funds_r(later, -HOURS_3)).unwrap();
+    assert_eq!(
+        s.users["0"].credit, 10,
+        "the request id outlived its time to live under a leader whose clock is behind"
+    );
 }

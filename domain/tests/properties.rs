@@ -90,7 +90,7 @@ proptest! {
                     // A refusal changes nothing but the session record and clock.
                     let mut expected = before.clone();
                     expected.sessions = s.sessions.clone();
-                    expected.clock_ms = s.clock_ms;
+                    expected.clock = s.clock;
                     prop_assert_eq!(&s, &expected);
                 }
                 (Ok(_), Command::AddStock { item_id, amount }) => ledger.stock_in[item_id.parse::<usize>().unwrap()] += *amount as u128,

@@ -24,13 +24,16 @@ use rocksdb::{WriteBatch, WriteOptions};
 use serde::Serialize;
 
 use crate::db;
+use crate::frame::{Frame, FrameError};
 use crate::keys::{self, CF_META, CF_SM};
 use crate::snapshot::{self, Pairs};
 use crate::state_view::StateView;
 
-const MAGIC: &[u8; 16] = b"raftcart backup\n";
 const FORMAT: u32 = 1;
-const HEADER_LEN: usize = MAGIC.len() + 8;
+const FRAME: Frame = Frame {
+    magic: b"raftcart backup\n",
+    version: FORMAT,
+};
 
 #[derive(Debug, thiserror::Error)]
 pub enum BackupError {
@@ -128,30 +131,17 @@ impl Backup {
     }
 
     pub fn encode(&self) -> Result<Vec<u8>, BackupError> {
-        let body = encoded(&(&self.applied, &self.pairs))?;
-        let mut out = Vec::with_capacity(HEADER_LEN + body.len());
-        out.extend_from_slice(MAGIC);
-        out.extend_from_slice(&FORMAT.to_le_bytes());
-        out.extend_from_slice(&crc32fast::hash(&body).to_le_bytes());
-        out.extend_from_slice(&body);
-        Ok(out)
+        Ok(FRAME.encode(&encoded(&(&self.applied, &self.pairs))?))
     }
 
     pub fn decode(bytes: &[u8]) -> Result<Backup, BackupError> {
-        if bytes.len() < HEADER_LEN || &bytes[..MAGIC.len()] != MAGIC {
-            return Err(BackupError::NotABackup);
-        }
-        let word = |at: usize| u32::from_le_bytes(bytes[at..at + 4].try_into().expect("4 bytes"));
-        let format = word(MAGIC.len());
-        if format != FORMAT {
-            return Err(BackupError::UnknownFormat(format));
-        }
-        let body = &bytes[HEADER_LEN..];
-        if crc32fast::hash(body) != word(MAGIC.len() + 4) {
-            return Err(BackupError::Corrupt(
-                "checksum mismatch (truncated or damaged file)".into(),
-            ));
-        }
+        let body = FRAME.decode(bytes).map_err(|e| match e {
+            FrameError::NoHeader => BackupError::NotABackup,
+            FrameError::UnknownFormat { found, .. } => BackupError::UnknownFormat(found),
+            FrameError::Checksum => {
+                BackupError::Corrupt("checksum mismatch (truncated or damaged file)".into())
+            }
+        })?;
         let (applied, pairs): Body =
             codec::decode(body).map_err(|e| BackupError::Corrupt(e.to_string()))?;
         Ok(Backup { applied, pairs })
@@ -204,7 +194,7 @@ impl Backup {
             opts.set_sync(true);
             db.write_opt(batch, &opts)
                 .map_err(|e| BackupError::Io(std::io::Error::other(e)))?;
-            let file = snapshot::SnapshotFile::open(db::snapshot_file(&staging))?;
+            let (file, _) = snapshot::SnapshotFile::open(db::snapshot_file(&staging))?;
             snapshot::build(&db, &file)?;
         }
         fs::rename(&staging, dir)?;

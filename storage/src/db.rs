@@ -8,6 +8,7 @@ use rocksdb::{BlockBasedOptions, Cache, ColumnFamilyDescriptor, Options, DB};
 use crate::error::{read_sm, Result};
 use crate::keys::{CF_LOG, CF_META, CF_SM};
 use crate::log_store::LogStore;
+use crate::purge::Purge;
 use crate::snapshot::SnapshotFile;
 use crate::state_machine::StateMachine;
 use crate::state_view::StateView;
@@ -18,8 +19,13 @@ use crate::state_view::StateView;
 pub fn open(dir: &Path) -> Result<(LogStore, StateMachine, StateView)> {
     let db = open_db(dir)?;
     let view = StateView::new(db.clone());
-    let sm = StateMachine::open(db.clone(), SnapshotFile::open(snapshot_file(dir))?)?;
-    Ok((LogStore::new(db), sm, view))
+    let purge = Arc::new(Purge::open(db.clone())?);
+    let (file, unreadable) = SnapshotFile::open(snapshot_file(dir))?;
+    let sm = StateMachine::open(db.clone(), file, purge.clone())?;
+    let log = LogStore::new(db, purge);
+    let (purged, last_index) = log.on_disk()?;
+    sm.repair_snapshot_file(unreadable, purged, last_index)?;
+    Ok((log, sm, view))
 }
 
 pub(crate) fn snapshot_file(dir: &Path) -> PathBuf {

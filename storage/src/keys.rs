@@ -15,13 +15,17 @@ pub const LAST_PURGED: &[u8] = b"last_purged";
 
 pub const APPLIED: &[u8] = b"m/applied";
 pub const MEMBERSHIP: &[u8] = b"m/membership";
+/// The log clock (`LogClock`): its milliseconds, and the stamp it counts
+/// from, under two keys (the first one alone predates the second).
 pub const CLOCK: &[u8] = b"m/clock";
+pub const CLOCK_STAMP: &[u8] = b"m/clock_stamp";
 
 pub const USER: &[u8] = b"u/";
 pub const ITEM: &[u8] = b"i/";
 pub const ORDER: &[u8] = b"o/";
 pub const SESSION: &[u8] = b"s/";
-/// `t/` + at_ms (big-endian) + request id: sessions in expiry order.
+/// `t/` + the session's log clock ms (big-endian) + request id: sessions
+/// in expiry order.
 pub const SESSION_BY_TIME: &[u8] = b"t/";
 
 /// Every `sm` key sorts below this.

@@ -1,6 +1,7 @@
 //! The Raft log and vote. Every write that openraft relies on for safety is
 //! on disk before openraft learns of it: votes and truncations are synced
-//! before they return, appends before their callback (`wal_sync`).
+//! before they return, appends before their callback (`wal_sync`). Purges
+//! delete no further than the state machine durably holds (`purge`).
 
 use std::fmt::Debug;
 use std::ops::{Bound, RangeBounds};
@@ -17,12 +18,14 @@ use serde::Serialize;
 
 use crate::error::{self, Result};
 use crate::keys::{self, CF_LOG, CF_META};
+use crate::purge::Purge;
 use crate::wal_sync::WalSync;
 
 #[derive(Clone)]
 pub struct LogStore {
     db: Arc<DB>,
     wal_sync: Arc<WalSync>,
+    purge: Arc<Purge>,
 }
 
 fn synced() -> WriteOptions {
@@ -32,10 +35,31 @@ fn synced() -> WriteOptions {
 }
 
 impl LogStore {
-    pub(crate) fn new(db: Arc<DB>) -> Self {
+    pub(crate) fn new(db: Arc<DB>, purge: Arc<Purge>) -> Self {
         LogStore {
             wal_sync: Arc::new(WalSync::start(db.clone())),
             db,
+            purge,
+        }
+    }
+
+    /// The log as it is on disk: the purge mark and the last entry's index.
+    pub(crate) fn on_disk(&self) -> Result<(Option<LogId>, Option<u64>)> {
+        Ok((self.purge.deleted()?, self.last_entry()?.map(|l| l.index)))
+    }
+
+    fn last_entry(&self) -> Result<Option<LogId>> {
+        match self
+            .db
+            .iterator_cf(self.cf(CF_LOG), IteratorMode::End)
+            .next()
+        {
+            Some(item) => {
+                let (_, value) = item.map_err(error::read_logs)?;
+                let entry: Entry = codec::decode(&value).map_err(error::read_logs)?;
+                Ok(Some(entry.log_id))
+            }
+            None => Ok(None),
         }
     }
 
@@ -77,6 +101,9 @@ impl RaftLogReader<TypeConfig> for LogStore {
             Bound::Excluded(i) => i + 1,
             Bound::Unbounded => 0,
         };
+        // Entries up to a purge still waiting for the state machine are
+        // kept on disk but are gone for openraft.
+        let start = start.max(self.purge.asked().map_or(0, |p| p.index + 1));
         let mut entries = Vec::new();
         let iter = self.db.iterator_cf(
             self.cf(CF_LOG),
@@ -101,18 +128,10 @@ impl RaftLogStorage<TypeConfig> for LogStore {
     type LogReader = Self;
 
     async fn get_log_state(&mut self) -> Result<LogState<TypeConfig>> {
-        let last_purged_log_id: Option<LogId> = self.get_meta(keys::LAST_PURGED)?;
-        let last = self
-            .db
-            .iterator_cf(self.cf(CF_LOG), IteratorMode::End)
-            .next();
-        let last_log_id = match last {
-            Some(item) => {
-                let (_, value) = item.map_err(error::read_logs)?;
-                let entry: Entry = codec::decode(&value).map_err(error::read_logs)?;
-                Some(entry.log_id)
-            }
-            None => last_purged_log_id,
+        let last_purged_log_id = self.purge.asked();
+        let last_log_id = match self.last_entry()? {
+            Some(last) if last_purged_log_id.is_none_or(|p| last.index > p.index) => Some(last),
+            _ => last_purged_log_id,
         };
         Ok(LogState {
             last_purged_log_id,
@@ -182,18 +201,6 @@ impl RaftLogStorage<TypeConfig> for LogStore {
     }
 
     async fn purge(&mut self, log_id: LogId) -> Result<()> {
-        // The purge mark and the deletion in one batch: after a crash either
-        // both happened or neither did.
-        let mut batch = WriteBatch::default();
-        let mark = codec::encode(&log_id).map_err(error::write_logs)?;
-        batch.put_cf(self.cf(CF_META), keys::LAST_PURGED, mark);
-        batch.delete_range_cf(
-            self.cf(CF_LOG),
-            keys::log_index(0),
-            keys::log_index(log_id.index + 1),
-        );
-        self.db
-            .write_opt(batch, &synced())
-            .map_err(error::write_logs)
+        self.purge.purge(log_id)
     }
 }

@@ -1,7 +1,12 @@
 //! Snapshots: captured from one RocksDB view, kept in one file.
+//!
+//! The data openraft holds, sends and installs is the state machine's
+//! records, framed (`DATA`): a follower checks the checksum of what it
+//! received before decoding it. The file adds the metadata in a frame of its
+//! own (`FILE`): body = metadata length (u32, little-endian), metadata, data.
 
 use std::fs::{self, File};
-use std::io::{BufWriter, Cursor};
+use std::io::{BufWriter, Cursor, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
@@ -10,28 +15,24 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 use raftcart_raft::codec;
 use raftcart_raft::types::{LogId, Snapshot, SnapshotMeta, StoredMembership};
 use rocksdb::{IteratorMode, DB};
-use serde::{Deserialize, Serialize};
 
 use crate::error::{self, Result};
+use crate::frame::Frame;
 use crate::keys::{self, CF_SM};
 
 /// The snapshot payload: every key and value of the `sm` column family,
 /// its metadata keys included.
 pub(crate) type Pairs = Vec<(Vec<u8>, Vec<u8>)>;
 
-#[derive(Deserialize)]
-struct SnapshotFileOwned {
-    meta: SnapshotMeta,
-    data: Vec<u8>,
-}
+const DATA: Frame = Frame {
+    magic: b"raftcart snapshot data\n",
+    version: 1,
+};
 
-/// `SnapshotFileOwned` as written: borrowed, so that saving copies nothing.
-/// Same encoding (a byte slice and a `Vec<u8>` serialize alike).
-#[derive(Serialize)]
-struct SnapshotFileRef<'a> {
-    meta: &'a SnapshotMeta,
-    data: &'a [u8],
-}
+const FILE: Frame = Frame {
+    magic: b"raftcart snapshot file\n",
+    version: 1,
+};
 
 /// The state machine as one RocksDB view saw it.
 pub(crate) struct Capture {
@@ -75,7 +76,9 @@ pub(crate) fn build(db: &DB, file: &SnapshotFile) -> Result<Snapshot> {
         last_membership,
         pairs,
     } = capture(db)?;
-    let data = codec::encode(&pairs).map_err(error::write_snapshot)?;
+    let mut data = DATA.placeholder();
+    codec::encode_into(&pairs, &mut data).map_err(error::write_snapshot)?;
+    DATA.seal(&mut data);
 
     // Applied state reaches disk (through the WAL) before a snapshot lets
     // openraft purge the log entries that produced it.
@@ -107,10 +110,39 @@ pub(crate) fn build(db: &DB, file: &SnapshotFile) -> Result<Snapshot> {
     })
 }
 
+/// Whether the log on disk holds every entry from the snapshot file (`file`:
+/// its last log id, `None` while there is none) to the applied state, given
+/// the log's purge mark and last entry: a follower sent the file can then
+/// catch up from the log.
+pub(crate) fn log_leads_on(
+    file: Option<Option<LogId>>,
+    applied: Option<LogId>,
+    purged: Option<LogId>,
+    last_index: Option<u64>,
+) -> bool {
+    let Some(applied) = applied else {
+        return true;
+    };
+    let from = file.flatten();
+    if from.is_some_and(|f| f.index >= applied.index) {
+        return true;
+    }
+    let first_needed = from.map_or(0, |f| f.index + 1);
+    let first_kept = purged.map_or(0, |p| p.index + 1);
+    first_kept <= first_needed && last_index.is_some_and(|last| last >= applied.index)
+}
+
 /// Decodes a received snapshot and checks it against its metadata, before
 /// anything is touched: openraft stops the node if an install fails.
 pub(crate) fn validate(meta: &SnapshotMeta, data: &[u8]) -> Result<Pairs> {
-    let pairs: Pairs = codec::decode(data).map_err(error::read_snapshot)?;
+    let refuse = |why: String| {
+        error::read_snapshot(error::invalid(format!(
+            "snapshot {} is refused: {why}",
+            meta.snapshot_id
+        )))
+    };
+    let body = DATA.decode(data).map_err(|e| refuse(e.to_string()))?;
+    let pairs: Pairs = codec::decode(body).map_err(|e| refuse(e.to_string()))?;
     let applied = pairs
         .iter()
         .find(|(k, _)| k.as_slice() == keys::APPLIED)
@@ -141,10 +173,15 @@ pub(crate) struct SnapshotFile {
 }
 
 impl SnapshotFile {
-    /// Opens the snapshot file at `path` (there may be none yet) and removes
-    /// the temporary files of saves a crash interrupted.
-    pub(crate) fn open(path: PathBuf) -> Result<SnapshotFile> {
-        let on_disk = load(&path)?.map(|s| s.meta.last_log_id);
+    /// Opens the snapshot file at `path` and removes the temporary files of
+    /// saves a crash interrupted. The file may be missing, or unreadable
+    /// (damaged, or without a header): then the second value says why, and
+    /// the file counts as missing, so that any save replaces it.
+    pub(crate) fn open(path: PathBuf) -> Result<(SnapshotFile, Option<String>)> {
+        let (on_disk, unreadable) = match load(&path) {
+            Ok(found) => (found.map(|s| s.meta.last_log_id), None),
+            Err(e) => (None, Some(e.to_string())),
+        };
         if let (Some(dir), Some(name)) = (path.parent(), path.file_name()) {
             let prefix = format!("{}.", name.to_string_lossy());
             for entry in fs::read_dir(dir).map_err(error::read_snapshot)? {
@@ -155,11 +192,34 @@ impl SnapshotFile {
                 }
             }
         }
-        Ok(SnapshotFile {
+        let file = SnapshotFile {
             path,
             on_disk: Mutex::new(on_disk),
             next_tmp: AtomicU64::new(0),
-        })
+        };
+        Ok((file, unreadable))
+    }
+
+    pub(crate) fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Last log id of the snapshot on disk; `None` while there is none.
+    pub(crate) fn on_disk(&self) -> Option<Option<LogId>> {
+        *self.on_disk.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Deletes the file (one that cannot be read and has nothing to be
+    /// rebuilt from).
+    pub(crate) fn remove(&self) -> Result<()> {
+        let mut on_disk = self.on_disk.lock().unwrap_or_else(|e| e.into_inner());
+        match fs::remove_file(&self.path) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(error::write_snapshot(e)),
+        }
+        *on_disk = None;
+        Ok(())
     }
 
     pub(crate) fn load(&self) -> Result<Option<Snapshot>> {
@@ -192,8 +252,18 @@ impl SnapshotFile {
 }
 
 fn write_synced(tmp: &Path, meta: &SnapshotMeta, data: &[u8]) -> Result<()> {
+    let meta = codec::encode(meta).map_err(error::write_snapshot)?;
+    let meta_len = u32::try_from(meta.len())
+        .map_err(|_| error::write_snapshot(error::invalid("snapshot metadata over 4 GiB".into())))?
+        .to_le_bytes();
+    let mut crc = crc32fast::Hasher::new();
+    for part in [&meta_len[..], &meta, data] {
+        crc.update(part);
+    }
     let mut out = BufWriter::new(File::create(tmp).map_err(error::write_snapshot)?);
-    codec::encode_into(&SnapshotFileRef { meta, data }, &mut out).map_err(error::write_snapshot)?;
+    for part in [&FILE.header(crc.finalize())[..], &meta_len, &meta, data] {
+        out.write_all(part).map_err(error::write_snapshot)?;
+    }
     let f = out
         .into_inner()
         .map_err(|e| error::write_snapshot(e.into_error()))?;
@@ -201,15 +271,29 @@ fn write_synced(tmp: &Path, meta: &SnapshotMeta, data: &[u8]) -> Result<()> {
 }
 
 fn load(file: &Path) -> Result<Option<Snapshot>> {
-    let bytes = match fs::read(file) {
+    let mut bytes = match fs::read(file) {
         Ok(b) => b,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
         Err(e) => return Err(error::read_snapshot(e)),
     };
-    let f: SnapshotFileOwned = codec::decode(&bytes).map_err(error::read_snapshot)?;
+    let unreadable = |why: String| {
+        error::read_snapshot(error::invalid(format!(
+            "snapshot file {} is unreadable: {why}",
+            file.display()
+        )))
+    };
+    let body = FILE.decode(&bytes).map_err(|e| unreadable(e.to_string()))?;
+    let meta_len = body
+        .get(..4)
+        .map(|b| u32::from_le_bytes(b.try_into().expect("4 bytes")) as usize)
+        .filter(|len| 4 + len <= body.len())
+        .ok_or_else(|| unreadable("metadata length out of range".into()))?;
+    let meta: SnapshotMeta =
+        codec::decode(&body[4..4 + meta_len]).map_err(|e| unreadable(e.to_string()))?;
+    let data = bytes.split_off(FILE.header_len() + 4 + meta_len);
     Ok(Some(Snapshot {
-        meta: f.meta,
-        snapshot: Box::new(Cursor::new(f.data)),
+        meta,
+        snapshot: Box::new(Cursor::new(data)),
     }))
 }
 
@@ -254,7 +338,7 @@ mod tests {
     #[test]
     fn an_older_snapshot_never_replaces_a_newer_one() {
         let dir = tempfile::tempdir().unwrap();
-        let file = SnapshotFile::open(dir.path().join("snapshot")).unwrap();
+        let file = SnapshotFile::open(dir.path().join("snapshot")).unwrap().0;
         assert!(file.save(&meta(10), &data(10)).unwrap());
         assert!(!file.save(&meta(5), &data(5)).unwrap());
         assert!(!file.save(&meta(10), &data(11)).unwrap());
@@ -264,7 +348,7 @@ mod tests {
         assert_eq!(leftovers(dir.path()), Vec::<String>::new());
 
         // A reopened file remembers what is on disk.
-        let reopened = SnapshotFile::open(dir.path().join("snapshot")).unwrap();
+        let reopened = SnapshotFile::open(dir.path().join("snapshot")).unwrap().0;
         assert!(!reopened.save(&meta(11), &data(11)).unwrap());
         assert_eq!(on_disk(&reopened), (12, data(12)));
     }
@@ -275,7 +359,7 @@ mod tests {
     fn concurrent_saves_leave_the_newest_whole() {
         for round in 0..5 {
             let dir = tempfile::tempdir().unwrap();
-            let file = Arc::new(SnapshotFile::open(dir.path().join("snapshot")).unwrap());
+            let file = Arc::new(SnapshotFile::open(dir.path().join("snapshot")).unwrap().0);
             let savers: Vec<_> = (1..=8u64)
                 .map(|i| {
                     let file = file.clone();
@@ -298,12 +382,12 @@ mod tests {
     #[test]
     fn open_removes_the_temporary_files_of_interrupted_saves() {
         let dir = tempfile::tempdir().unwrap();
-        let file = SnapshotFile::open(dir.path().join("snapshot")).unwrap();
+        let file = SnapshotFile::open(dir.path().join("snapshot")).unwrap().0;
         assert!(file.save(&meta(3), &data(3)).unwrap());
         fs::write(dir.path().join("snapshot.7.tmp"), b"torn").unwrap();
         fs::write(dir.path().join("snapshot.tmp"), b"torn").unwrap();
         fs::write(dir.path().join("other.tmp"), b"not ours").unwrap();
-        let reopened = SnapshotFile::open(dir.path().join("snapshot")).unwrap();
+        let reopened = SnapshotFile::open(dir.path().join("snapshot")).unwrap().0;
         assert_eq!(leftovers(dir.path()), vec!["other.tmp".to_string()]);
         assert_eq!(on_disk(&reopened), (3, data(3)));
     }

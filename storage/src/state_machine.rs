@@ -18,12 +18,14 @@ use serde::Serialize;
 use crate::background;
 use crate::error::{self, Result};
 use crate::keys::{self, CF_SM};
+use crate::purge::Purge;
 use crate::snapshot::{self, SnapshotFile};
 use crate::state_view::{ApplyView, StateView};
 
 pub struct StateMachine {
     db: Arc<DB>,
     snapshot_file: Arc<SnapshotFile>,
+    purge: Arc<Purge>,
     applied: Option<LogId>,
     membership: StoredMembership,
     /// Sessions older than this were already swept (a cache, not state).
@@ -31,7 +33,11 @@ pub struct StateMachine {
 }
 
 impl StateMachine {
-    pub(crate) fn open(db: Arc<DB>, snapshot_file: SnapshotFile) -> Result<Self> {
+    pub(crate) fn open(
+        db: Arc<DB>,
+        snapshot_file: SnapshotFile,
+        purge: Arc<Purge>,
+    ) -> Result<Self> {
         // Unreadable metadata must stop the start: taken for "nothing
         // applied", it would make every entry apply a second time.
         let view = StateView::new(db.clone());
@@ -44,8 +50,43 @@ impl StateMachine {
                 .unwrap_or_default(),
             db,
             snapshot_file: Arc::new(snapshot_file),
+            purge,
             swept_until_ms: 0,
         })
+    }
+
+    /// At open: makes sure the snapshot file can serve a follower, given the
+    /// log on disk (its purge mark and last entry). A file that cannot be
+    /// read (damaged, or written without a header) is rebuilt; so is one
+    /// from which the log cannot lead to the applied state (an install
+    /// stored the database and crashed before the file): a follower sent it
+    /// would then need entries this node no longer has. The database holds
+    /// the state; the file is only its copy.
+    pub(crate) fn repair_snapshot_file(
+        &self,
+        unreadable: Option<String>,
+        purged: Option<LogId>,
+        last_index: Option<u64>,
+    ) -> Result<()> {
+        let file = &self.snapshot_file;
+        if let Some(why) = unreadable {
+            if self.applied.is_none() {
+                tracing::error!("{why}; nothing is applied to rebuild it from: removing it");
+                return file.remove();
+            }
+            tracing::error!("{why}; rebuilding it from the database");
+        } else if snapshot::log_leads_on(file.on_disk(), self.applied, purged, last_index) {
+            return Ok(());
+        } else {
+            tracing::warn!(
+                file = %file.path().display(),
+                at = ?file.on_disk().flatten(),
+                applied = ?self.applied,
+                log_purged_to = ?purged,
+                "the log does not lead from the snapshot file to the applied state: rebuilding the file"
+            );
+        }
+        snapshot::build(&self.db, file).map(|_| ())
     }
 
     fn cf(&self) -> &rocksdb::ColumnFamily {
@@ -76,8 +117,11 @@ impl StateMachine {
             self.put(batch, &keys::prefixed(keys::SESSION, id), session)?;
             batch.put_cf(self.cf(), keys::session_by_time(session.at_ms, id), []);
         }
-        if let Some(clock) = changes.clock_ms {
-            self.put(batch, keys::CLOCK, &clock)?;
+        if let Some(clock) = changes.clock {
+            self.put(batch, keys::CLOCK, &clock.ms)?;
+            if let Some(stamp) = clock.stamp_ms {
+                self.put(batch, keys::CLOCK_STAMP, &stamp)?;
+            }
         }
         Ok(())
     }
@@ -163,8 +207,8 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         // Data and last applied log id in ONE batch: a crash between the two
         // would make a restart apply the same entries again.
         let mut batch = WriteBatch::default();
-        if let Some(clock) = changes.clock_ms {
-            self.sweep_sessions(&mut batch, clock)?;
+        if let Some(clock) = changes.clock {
+            self.sweep_sessions(&mut batch, clock.ms)?;
         }
         self.write_changes(&mut batch, &changes)?;
         self.put(&mut batch, keys::APPLIED, &last)?;
@@ -218,7 +262,9 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         self.applied = meta.last_log_id;
         self.membership = meta.last_membership.clone();
         self.swept_until_ms = 0;
-        Ok(())
+        // openraft asked to purge the log up to this snapshot when it queued
+        // the install; the entries could not go before the state was stored.
+        self.purge.catch_up()
     }
 
     async fn get_current_snapshot(&mut self) -> Result<Option<Snapshot>> {

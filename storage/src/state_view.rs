@@ -2,7 +2,7 @@
 
 use std::sync::{Arc, OnceLock};
 
-use raftcart_domain::{Item, Order, Session, StateRead, User};
+use raftcart_domain::{Item, LogClock, Order, Session, StateRead, User};
 use raftcart_raft::codec;
 use rocksdb::DB;
 use serde::de::DeserializeOwned;
@@ -97,8 +97,11 @@ macro_rules! read_records {
             fn session(&self, request_id: &str) -> Option<Session> {
                 self.get(&keys::prefixed(keys::SESSION, request_id))
             }
-            fn clock_ms(&self) -> u64 {
-                self.get(keys::CLOCK).unwrap_or(0)
+            fn clock(&self) -> LogClock {
+                LogClock {
+                    ms: self.get(keys::CLOCK).unwrap_or(0),
+                    stamp_ms: self.get(keys::CLOCK_STAMP),
+                }
             }
         }
     };

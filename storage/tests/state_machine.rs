@@ -6,9 +6,9 @@ use openraft::storage::RaftStateMachine;
 use std::path::Path;
 
 use openraft::{CommittedLeaderId, Entry, EntryPayload, LogId, RaftSnapshotBuilder, Snapshot};
-use raftcart_domain::{Command, Proposal, Proposals, Reply, StateRead};
+use raftcart_domain::{Command, Proposal, Proposals, Reply, StateRead, SESSION_TTL_MS};
 use raftcart_raft::TypeConfig;
-use raftcart_storage::{open, StateMachine, StateView};
+use raftcart_storage::{open, Backup, StateMachine, StateView};
 
 fn entry(index: u64, command: Command) -> Entry<TypeConfig> {
     Entry {
@@ -289,4 +289,51 @@ async fn damaged_after_first_entry(key: &[u8]) -> tempfile::TempDir {
     .unwrap();
     db.put_cf(db.cf_handle("sm").unwrap(), key, [0xff]).unwrap();
     dir
+}
+
+/// A leader whose clock is hours behind stays leader for longer than the
+/// time to live: the sessions that expire meanwhile are deleted as honest
+/// time passes, instead of piling up until its clock catches up.
+#[tokio::test]
+async fn sessions_are_swept_under_a_leader_whose_clock_is_behind() {
+    const T0: u64 = 1_700_000_000_000;
+    const EVERY_MS: u64 = 2_000;
+    const BEHIND_MS: u64 = 3 * 3_600_000;
+    let dir = tempfile::tempdir().unwrap();
+    let (_log, mut sm, view) = open(dir.path()).unwrap();
+    let proposal = |index: u64, at_ms: u64, command| Entry {
+        log_id: LogId::new(CommittedLeaderId::new(1, 1), index),
+        payload: EntryPayload::Normal(Proposals(vec![Proposal {
+            request_id: format!("w{index}"),
+            at_ms,
+            command,
+        }])),
+    };
+    sm.apply(vec![proposal(
+        1,
+        T0,
+        Command::BatchInitUsers { n: 1, credit: 0 },
+    )])
+    .await
+    .unwrap();
+    // 30 minutes of one write every 2 seconds, stamped by a clock 3 h behind.
+    let writes: Vec<_> = (2..=901)
+        .map(|i| {
+            let add = Command::AddFunds {
+                user_id: "0".into(),
+                amount: 1,
+            };
+            proposal(i, T0 - BEHIND_MS + i * EVERY_MS, add)
+        })
+        .collect();
+    for batch in writes.chunks(50) {
+        sm.apply(batch.to_vec()).await.unwrap();
+    }
+    assert_eq!(view.user("0").unwrap().credit, 900);
+    let kept = Backup::capture(&view).unwrap().summary().sessions;
+    let within_ttl = SESSION_TTL_MS / EVERY_MS;
+    assert!(
+        (within_ttl - 5..=within_ttl + 5).contains(&kept),
+        "{kept} sessions kept, about {within_ttl} are within the time to live"
+    );
 }
