@@ -13,6 +13,7 @@ use openraft::error::{CheckIsLeaderError, RaftError};
 use raftcart_domain::{answer, Command, Outcome, Proposal, Query, RequestId, StateRead};
 use serde::{Deserialize, Serialize};
 
+use crate::attempt::{Attempt, ClusterError};
 use crate::codec;
 use crate::membership::{self, MembershipOp};
 use crate::peer_client::PeerClient;
@@ -56,19 +57,6 @@ pub enum Consistency {
     Stale,
 }
 
-/// What one attempt on one node came to.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub enum Attempt {
-    Done(Outcome),
-    /// The leader's commit point, as confirmed by a quorum.
-    ReadIndex(u64),
-    /// This node is not the leader; it names the one it knows, if any.
-    NotLeader(Option<NodeId>),
-    /// No answer could be had in time (lost quorum, shutting down...). For a
-    /// write the outcome is unknown; a retry with the same id is safe.
-    Unavailable(String),
-}
-
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ForwardRequest {
     pub op: Op,
@@ -76,13 +64,6 @@ pub struct ForwardRequest {
     pub wait_ms: u64,
     /// The client request's id, for the leader's logs.
     pub trace_id: Option<String>,
-}
-
-#[derive(Debug, Clone, thiserror::Error)]
-pub enum ClusterError {
-    /// No leader answered within the wait: HTTP 503.
-    #[error("{0}")]
-    Unavailable(String),
 }
 
 #[derive(Debug, Clone)]

@@ -1,6 +1,7 @@
 //! Consensus glue: the openraft type config, the node-to-node network, and
 //! the layer that runs a client operation on the leader wherever it arrives.
 
+pub mod attempt;
 pub mod codec;
 pub mod forward;
 pub mod membership;
@@ -14,7 +15,8 @@ pub mod status;
 pub mod trace;
 pub mod types;
 
-pub use forward::{ClusterError, Consistency, Executor, ExecutorConfig, Op};
+pub use attempt::{Attempt, ClusterError};
+pub use forward::{Consistency, Executor, ExecutorConfig, Op};
 pub use membership::MembershipOp;
 pub use proposer::Batching;
 pub use status::{ClusterStatus, MemberStatus};

@@ -10,7 +10,7 @@ use openraft::ChangeMembers;
 use raftcart_domain::{Refusal, Reply};
 use serde::{Deserialize, Serialize};
 
-use crate::forward::Attempt;
+use crate::attempt::Attempt;
 use crate::peer_client::PeerClient;
 use crate::types::{NodeId, NodeInfo, Raft};
 

@@ -13,7 +13,7 @@ use openraft::error::{ClientWriteError, RaftError};
 use raftcart_domain::{Proposal, Proposals};
 use tokio::sync::{mpsc, oneshot, Semaphore};
 
-use crate::forward::Attempt;
+use crate::attempt::Attempt;
 use crate::types::Raft;
 
 /// How writes share entries. The defaults were measured (locust/README.md);

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use crate::forward::ClusterError;
+use crate::attempt::ClusterError;
 use crate::types::Raft;
 
 /// Snapshots this node's state machine and waits until the snapshot covers

@@ -13,8 +13,9 @@ use openraft::raft::{
 use openraft::{CommittedLeaderId, Entry, EntryPayload, LogId, SnapshotMeta, Vote};
 use proptest::prelude::*;
 use raftcart_domain::{Command, Proposal, Proposals};
+use raftcart_raft::attempt::Attempt;
 use raftcart_raft::codec;
-use raftcart_raft::forward::{Attempt, ForwardRequest, Op};
+use raftcart_raft::forward::{ForwardRequest, Op};
 use raftcart_raft::types::{NodeId, TypeConfig};
 
 /// Tries every message a peer may send or answer with.
