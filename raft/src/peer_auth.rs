@@ -6,9 +6,10 @@
 //! node acts only on requests from key holders and believes only answers
 //! from them (an answer cannot be replayed for another request). The key
 //! itself never travels. The MAC proves who sent a message, not that it is
-//! fresh: an eavesdropper can replay a captured request, which Raft's terms
-//! and the request ids of writes make harmless; TLS (`--tls-*`) keeps such
-//! an eavesdropper out altogether.
+//! fresh: an eavesdropper can replay a captured request. Raft's terms make
+//! a replayed RPC harmless, and a write's request id a replay within its
+//! time to live, but not later: where traffic can be captured, TLS
+//! (`--tls-*`) keeps such an eavesdropper out.
 
 use ring::hmac;
 
