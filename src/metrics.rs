@@ -9,7 +9,8 @@ use prometheus::{
     Registry, TextEncoder,
 };
 use raftcart_domain::{Outcome, Refusal, Reply};
-use raftcart_raft::{ClusterError, Raft};
+use raftcart_raft::ClusterError;
+use raftcart_types::Raft;
 
 pub struct Metrics {
     registry: Registry,

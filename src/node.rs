@@ -11,7 +11,8 @@ use openraft::SnapshotPolicy;
 use raftcart_raft::network::Network;
 use raftcart_raft::peer_auth::PeerKey;
 use raftcart_raft::peer_client::PeerClient;
-use raftcart_raft::{rpc_server, Batching, Executor, ExecutorConfig, NodeId, NodeInfo, Raft};
+use raftcart_raft::{rpc_server, Batching, Executor, ExecutorConfig};
+use raftcart_types::{NodeId, NodeInfo, Raft};
 
 use crate::api::admin_auth::AdminToken;
 use crate::api::{self, AppState};

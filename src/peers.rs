@@ -3,7 +3,7 @@
 
 use std::str::FromStr;
 
-use raftcart_raft::{NodeId, NodeInfo};
+use raftcart_types::{NodeId, NodeInfo};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Peer {

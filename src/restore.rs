@@ -7,8 +7,8 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 use clap::Args;
-use raftcart_raft::{NodeId, NodeInfo};
 use raftcart_storage::{refuse_occupied, Backup};
+use raftcart_types::{NodeId, NodeInfo};
 
 use crate::layout::{node_dir, Layout};
 use crate::peers::Peer;

@@ -13,9 +13,9 @@ use openraft::raft::{AppendEntriesRequest, InstallSnapshotRequest, VoteRequest};
 use openraft::{CommittedLeaderId, LogId, SnapshotMeta, Vote};
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestCaseError, TestRunner};
-use raftcart_raft::codec;
 use raftcart_raft::peer_auth::{PeerKey, MAC_HEADER};
-use raftcart_raft::types::TypeConfig;
+use raftcart_types::codec;
+use raftcart_types::TypeConfig;
 use reqwest::Method;
 use serde_json::Value;
 

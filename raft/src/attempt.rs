@@ -5,7 +5,7 @@
 use raftcart_domain::Outcome;
 use serde::{Deserialize, Serialize};
 
-use crate::types::NodeId;
+use raftcart_types::NodeId;
 
 /// What one attempt on one node came to.
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -14,11 +14,11 @@ use raftcart_domain::{answer, Command, Outcome, Proposal, Query, RequestId, Stat
 use serde::{Deserialize, Serialize};
 
 use crate::attempt::{Attempt, ClusterError};
-use crate::codec;
 use crate::membership::{self, MembershipOp};
 use crate::peer_client::PeerClient;
 use crate::proposer::{Batching, Proposer};
-use crate::types::{NodeId, NodeInfo, Raft};
+use raftcart_types::codec;
+use raftcart_types::{NodeId, NodeInfo, Raft};
 
 pub const PATH_FORWARD: &str = "/raft/forward";
 

@@ -1,8 +1,7 @@
-//! Consensus glue: the openraft type config, the node-to-node network, and
+//! Consensus glue: the node-to-node network (signed, bounded), and
 //! the layer that runs a client operation on the leader wherever it arrives.
 
 pub mod attempt;
-pub mod codec;
 pub mod forward;
 pub mod membership;
 pub mod network;
@@ -13,11 +12,9 @@ pub mod rpc_server;
 pub mod snapshot_now;
 pub mod status;
 pub mod trace;
-pub mod types;
 
 pub use attempt::{Attempt, ClusterError};
 pub use forward::{Consistency, Executor, ExecutorConfig, Op};
 pub use membership::MembershipOp;
 pub use proposer::Batching;
 pub use status::{ClusterStatus, MemberStatus};
-pub use types::{NodeId, NodeInfo, Raft, TypeConfig};

@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::attempt::Attempt;
 use crate::peer_client::PeerClient;
-use crate::types::{NodeId, NodeInfo, Raft};
+use raftcart_types::{NodeId, NodeInfo, Raft};
 
 /// A learner may be promoted only when at most this many entries behind.
 pub const MAX_PROMOTE_LAG: u64 = 100;

@@ -12,9 +12,9 @@ use openraft::raft::{
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
-use crate::codec;
 use crate::peer_client::{CallError, PeerClient};
-use crate::types::{NodeId, NodeInfo, TypeConfig};
+use raftcart_types::codec;
+use raftcart_types::{NodeId, NodeInfo, TypeConfig};
 
 pub const PATH_APPEND: &str = "/raft/append";
 pub const PATH_VOTE: &str = "/raft/vote";

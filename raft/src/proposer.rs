@@ -14,7 +14,7 @@ use raftcart_domain::{Proposal, Proposals};
 use tokio::sync::{mpsc, oneshot, Semaphore};
 
 use crate::attempt::Attempt;
-use crate::types::Raft;
+use raftcart_types::Raft;
 
 /// How writes share entries. The defaults were measured (locust/README.md);
 /// `writes_per_entry: 1` turns batching off, for comparison.
@@ -98,8 +98,11 @@ async fn run(raft: Raft, batching: Batching, mut waiting: mpsc::UnboundedReceive
 }
 
 type WriteResult = Result<
-    openraft::raft::ClientWriteResponse<crate::TypeConfig>,
-    RaftError<crate::NodeId, ClientWriteError<crate::NodeId, crate::NodeInfo>>,
+    openraft::raft::ClientWriteResponse<raftcart_types::TypeConfig>,
+    RaftError<
+        raftcart_types::NodeId,
+        ClientWriteError<raftcart_types::NodeId, raftcart_types::NodeInfo>,
+    >,
 >;
 
 /// One attempt per proposal of the entry, in order.

@@ -26,12 +26,12 @@ use serde::Serialize;
 use serde_json::json;
 use tracing::Instrument;
 
-use crate::codec;
 use crate::forward::{Executor, ForwardRequest, PATH_FORWARD};
 use crate::network::{PATH_APPEND, PATH_SNAPSHOT, PATH_VOTE};
 use crate::peer_auth::{PeerKey, MAC_HEADER};
 use crate::peer_client::PATH_KEY_CHECK;
-use crate::types::TypeConfig;
+use raftcart_types::codec;
+use raftcart_types::TypeConfig;
 
 /// Body limits per route: what a real peer sends, with room to spare.
 /// An append holds at most `MAX_APPEND_ENTRIES` entries of at most

@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use crate::attempt::ClusterError;
-use crate::types::Raft;
+use raftcart_types::Raft;
 
 /// Snapshots this node's state machine and waits until the snapshot covers
 /// everything it had applied when asked. Returns the snapshot's log index.

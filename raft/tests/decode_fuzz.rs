@@ -14,9 +14,9 @@ use openraft::{CommittedLeaderId, Entry, EntryPayload, LogId, SnapshotMeta, Vote
 use proptest::prelude::*;
 use raftcart_domain::{Command, Proposal, Proposals};
 use raftcart_raft::attempt::Attempt;
-use raftcart_raft::codec;
 use raftcart_raft::forward::{ForwardRequest, Op};
-use raftcart_raft::types::{NodeId, TypeConfig};
+use raftcart_types::codec;
+use raftcart_types::{NodeId, TypeConfig};
 
 /// Tries every message a peer may send or answer with.
 fn decode_all(bytes: &[u8]) {

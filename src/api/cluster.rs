@@ -7,8 +7,9 @@ use axum::extract::State;
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use raftcart_raft::{snapshot_now, MembershipOp, NodeInfo};
+use raftcart_raft::{snapshot_now, MembershipOp};
 use raftcart_storage::Backup;
+use raftcart_types::NodeInfo;
 use serde_json::json;
 
 use super::error::ApiError;

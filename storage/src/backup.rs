@@ -17,9 +17,9 @@ use std::fs::{self, File};
 use std::path::{Path, PathBuf};
 
 use openraft::{CommittedLeaderId, Membership};
-use raftcart_raft::codec;
-use raftcart_raft::types::{LogId, StorageError, StoredMembership};
-use raftcart_raft::{NodeId, NodeInfo};
+use raftcart_types::codec;
+use raftcart_types::{LogId, StorageError, StoredMembership};
+use raftcart_types::{NodeId, NodeInfo};
 use rocksdb::{WriteBatch, WriteOptions};
 use serde::Serialize;
 

@@ -1,7 +1,7 @@
 //! Turning RocksDB, encoding and file errors into openraft storage errors.
 
 use openraft::{AnyError, StorageError, StorageIOError};
-use raftcart_raft::NodeId;
+use raftcart_types::NodeId;
 
 pub(crate) type Result<T> = std::result::Result<T, StorageError<NodeId>>;
 

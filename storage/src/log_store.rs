@@ -9,9 +9,9 @@ use std::sync::Arc;
 
 use openraft::storage::{LogFlushed, LogState, RaftLogStorage};
 use openraft::{OptionalSend, RaftLogReader};
-use raftcart_raft::codec;
-use raftcart_raft::types::{Entry, LogId, Vote};
-use raftcart_raft::TypeConfig;
+use raftcart_types::codec;
+use raftcart_types::TypeConfig;
+use raftcart_types::{Entry, LogId, Vote};
 use rocksdb::{Direction, IteratorMode, WriteBatch, WriteOptions, DB};
 use serde::de::DeserializeOwned;
 use serde::Serialize;

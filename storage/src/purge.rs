@@ -18,8 +18,8 @@
 
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use raftcart_raft::codec;
-use raftcart_raft::types::LogId;
+use raftcart_types::codec;
+use raftcart_types::LogId;
 use rocksdb::{WriteBatch, WriteOptions, DB};
 
 use crate::error::{self, Result};

@@ -12,8 +12,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
-use raftcart_raft::codec;
-use raftcart_raft::types::{LogId, Snapshot, SnapshotMeta, StoredMembership};
+use raftcart_types::codec;
+use raftcart_types::{LogId, Snapshot, SnapshotMeta, StoredMembership};
 use rocksdb::{IteratorMode, DB};
 
 use crate::error::{self, Result};

@@ -9,9 +9,9 @@ use openraft::{EntryPayload, OptionalSend, RaftSnapshotBuilder};
 use raftcart_domain::{
     apply_proposal, Changes, Outcome, Overlay, Proposals, Session, SESSION_TTL_MS,
 };
-use raftcart_raft::codec;
-use raftcart_raft::types::{Entry, LogId, Snapshot, SnapshotMeta, StoredMembership};
-use raftcart_raft::TypeConfig;
+use raftcart_types::codec;
+use raftcart_types::TypeConfig;
+use raftcart_types::{Entry, LogId, Snapshot, SnapshotMeta, StoredMembership};
 use rocksdb::{Direction, IteratorMode, WriteBatch, WriteOptions, DB};
 use serde::Serialize;
 

@@ -3,7 +3,7 @@
 use std::sync::{Arc, OnceLock};
 
 use raftcart_domain::{Item, LogClock, Order, Session, StateRead, User};
-use raftcart_raft::codec;
+use raftcart_types::codec;
 use rocksdb::DB;
 use serde::de::DeserializeOwned;
 

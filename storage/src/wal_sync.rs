@@ -14,7 +14,7 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 
 use openraft::storage::LogFlushed;
-use raftcart_raft::TypeConfig;
+use raftcart_types::TypeConfig;
 use rocksdb::DB;
 
 pub(crate) struct WalSync {

@@ -9,9 +9,9 @@ use std::path::Path;
 use openraft::storage::{RaftLogStorage, RaftLogStorageExt, RaftStateMachine, StorageHelper};
 use openraft::{CommittedLeaderId, Entry, EntryPayload, LogId, RaftLogReader, RaftSnapshotBuilder};
 use raftcart_domain::{Command, Proposal, Proposals, StateRead};
-use raftcart_raft::types::Snapshot;
-use raftcart_raft::TypeConfig;
 use raftcart_storage::open;
+use raftcart_types::Snapshot;
+use raftcart_types::TypeConfig;
 
 fn id(index: u64) -> LogId<u64> {
     LogId::new(CommittedLeaderId::new(1, 1), index)
@@ -225,7 +225,7 @@ async fn open_rebuilds_a_snapshot_file_without_a_header() {
     let file = dir.path().join("snapshot");
     let built = node_with_snapshot(dir.path(), 5).await;
     let expected_data = data(built.clone());
-    let legacy = raftcart_raft::codec::encode(&(&built.meta, vec![1u8, 2, 3])).unwrap();
+    let legacy = raftcart_types::codec::encode(&(&built.meta, vec![1u8, 2, 3])).unwrap();
     fs::write(&file, legacy).unwrap();
 
     let (_log_store, mut sm, _view) = open(dir.path()).unwrap();

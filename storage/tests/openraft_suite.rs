@@ -2,8 +2,8 @@
 
 use openraft::testing::{StoreBuilder, Suite};
 use openraft::StorageError;
-use raftcart_raft::{NodeId, TypeConfig};
 use raftcart_storage::{LogStore, StateMachine};
+use raftcart_types::{NodeId, TypeConfig};
 use tempfile::TempDir;
 
 struct RocksBuilder;

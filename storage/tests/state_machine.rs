@@ -7,8 +7,8 @@ use std::path::Path;
 
 use openraft::{CommittedLeaderId, Entry, EntryPayload, LogId, RaftSnapshotBuilder, Snapshot};
 use raftcart_domain::{Command, Proposal, Proposals, Reply, StateRead, SESSION_TTL_MS};
-use raftcart_raft::TypeConfig;
 use raftcart_storage::{open, Backup, StateMachine, StateView};
+use raftcart_types::TypeConfig;
 
 fn entry(index: u64, command: Command) -> Entry<TypeConfig> {
     Entry {

@@ -1,4 +1,8 @@
-//! The openraft type configuration of raftcart.
+//! The types every raftcart crate shares: the openraft type configuration
+//! (what a log entry, a node and a snapshot are) and the one binary encoding
+//! of everything stored or sent between nodes (`codec`).
+
+pub mod codec;
 
 use std::fmt;
 use std::io::Cursor;
