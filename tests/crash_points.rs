@@ -307,6 +307,36 @@ async fn a_restore_crashed_at_each_point_completes_when_run_again() {
     }
     let source = Cluster::start(next_port(), &[]).await;
     checkout_load::populate(&source).await;
+    // The arming route: admin token only, known names only.
+    let (s, v) = source
+        .call_admin(
+            reqwest::Method::POST,
+            &source.node_url(1),
+            "/debug/crash-at/no.such_point",
+        )
+        .await;
+    assert_eq!(s, 404, "{v}");
+    assert!(
+        v["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("no.such_point")),
+        "{v}"
+    );
+    let tokenless = source
+        .http
+        .post(format!(
+            "{}/debug/crash-at/{}",
+            source.node_url(1),
+            CRASH_POINTS[0]
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(tokenless.status().as_u16(), 401);
+    let (s, _) = source
+        .post(&format!("/debug/crash-at/{}", CRASH_POINTS[0]))
+        .await;
+    assert_eq!(s, 401, "the gateway does not serve /debug/");
     for order in 0..20 {
         let _ = source.post(&format!("/orders/checkout/{order}")).await;
     }
