@@ -19,9 +19,13 @@ venv="$HOME/.cache/raftcart-jepsen-venv"
 . scripts/venv.sh
 ensure_venv "$venv" "import matplotlib" "matplotlib>=3.7,<4"
 
-# The binary the integration tests use: same build, no extra compile.
+# The binary the integration tests use: same build (with the crash points,
+# for the crash-point nemesis, as scripts/test.sh builds it), no extra
+# compile.
 bin="$CARGO_TARGET_DIR/debug/raftcart"
-cargo test --workspace --no-run -q 2>/dev/null || cargo test --workspace --no-run
+features=(--features raftcart/failpoints)
+cargo test --workspace "${features[@]}" --no-run -q 2>/dev/null ||
+    cargo test --workspace "${features[@]}" --no-run
 sudo=""; [ "$(id -u)" -eq 0 ] || sudo="sudo"
 cd jepsen
 exec $sudo "$venv/bin/python" -m raftcart_jepsen --binary "$bin" --out results "$@"

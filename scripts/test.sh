@@ -9,10 +9,16 @@ cd "$(dirname "$0")/.."
 
 step() { echo; echo "=== $* ==="; }
 
+# One build for everything: the tests, jepsen and the deploy test all use
+# the debug binary with the crash points compiled in (tests/crash_points.rs,
+# jepsen's crash-point nemesis). Release builds (scripts/run.sh,
+# deploy/build-image.sh) leave them out.
+features=(--features raftcart/failpoints)
+
 step "cargo fmt --check"
 cargo fmt --all -- --check
 step "cargo build (every test target)"
-cargo test --workspace --no-run
+cargo test --workspace "${features[@]}" --no-run
 step "cargo clippy -D warnings"
 # Clippy's check build runs RocksDB's build script apart from the test
 # build's, which would compile RocksDB's C++ (most of a cold run) a second
@@ -20,12 +26,14 @@ step "cargo clippy -D warnings"
 rocksdb_lib=$(ls -td "$CARGO_TARGET_DIR"/debug/build/librocksdb-sys-*/out/librocksdb.a 2>/dev/null | head -1 || true)
 if [ -n "$rocksdb_lib" ]; then
     ROCKSDB_LIB_DIR=$(dirname "$rocksdb_lib") ROCKSDB_STATIC=1 \
-        cargo clippy --workspace --all-targets -- -D warnings
+        cargo clippy --workspace --all-targets "${features[@]}" -- -D warnings
 else
-    cargo clippy --workspace --all-targets -- -D warnings
+    cargo clippy --workspace --all-targets "${features[@]}" -- -D warnings
 fi
-step "cargo test (unit, property, storage suite, clusters, fuzzing)"
-cargo test --workspace
+step "cargo test (unit, property, storage suite, clusters, crash points, fuzzing)"
+# tests/crash_points.rs runs each crash point once here; CRASH_POINT_RUNS=10
+# for more.
+cargo test --workspace "${features[@]}"
 step "locust pacing unit tests"
 (cd locust && python3 -m unittest test_pacing)
 step "jepsen checker unit tests"

@@ -142,7 +142,7 @@ impl Gateway {
 /// `/cluster/remove/2`).
 pub fn is_served(path: &str) -> bool {
     const READ_ONLY: [&str; 3] = ["/cluster/status", "/cluster/node", "/cluster/overview"];
-    if path.starts_with("/raft/") {
+    if path.starts_with("/raft/") || path.starts_with("/debug/") {
         return false;
     }
     !path.starts_with("/cluster/") || READ_ONLY.contains(&path)

@@ -33,6 +33,10 @@ pub struct RestoreArgs {
 }
 
 pub fn run(a: RestoreArgs) -> anyhow::Result<()> {
+    // Test builds: crash points armed by FAILPOINTS=name=return (the
+    // `backup_restore.*` ones run here, not in a node).
+    #[cfg(feature = "failpoints")]
+    let _crash_points = fail::FailScenario::setup();
     let peers = if a.peers.is_empty() {
         a.layout.peers()?
     } else {

@@ -5,6 +5,7 @@ fault window."""
 import json
 import os
 import random
+import re
 import threading
 import time
 import urllib.error
@@ -253,9 +254,64 @@ class Hostile(Nemesis):
                                f"requests, first: {self.problems[:3]}")
 
 
+def crash_points():
+    """The node-side crash points, read from the one list of them
+    (`CRASH_POINTS` in storage/src/crash.rs); `backup_restore.*` run in
+    `raftcart restore`, not in a node."""
+    src = os.path.join(os.path.dirname(__file__), "..", "..", "storage", "src", "crash.rs")
+    with open(src) as f:
+        text = f.read()
+    body = text[text.index("pub const CRASH_POINTS"):]
+    body = body[: body.index("];")]
+    return [p for p in re.findall(r'"([a-z_]+\.[a-z_]+)"', body)
+            if not p.startswith("backup_restore.")]
+
+
+class CrashPoint(Nemesis):
+    """Arms a random crash point on a random running node (the binary is
+    built with the `failpoints` feature): the node aborts when it next
+    reaches that durable step. Heals by starting the node again; one that
+    never reached the point is SIGKILLed and started, so nothing stays
+    armed."""
+    name = "crash-point"
+
+    def start(self):
+        running = self.cluster.running()
+        self.node = self.rng.choice(running)
+        self.point = self.rng.choice(crash_points())
+        self.pid = self.cluster.procs[self.node].pid
+        with open(self.cluster.admin_token) as f:
+            token = f.read().strip()
+        req = urllib.request.Request(f"{api(self.node)}/debug/crash-at/{self.point}",
+                                     method="POST", data=b"",
+                                     headers={"Authorization": f"Bearer {token}"})
+        try:
+            with urllib.request.urlopen(req, timeout=5) as r:
+                armed = r.status == 200
+        except urllib.error.HTTPError as e:
+            raise RuntimeError(f"arming {self.point} on node {self.node}: HTTP {e.code} "
+                               f"{e.read()[:200]!r} (built without --features raftcart/failpoints?)")
+        except (urllib.error.URLError, OSError) as e:
+            armed = False
+            self.error = str(e)
+        self.armed = armed
+        return f"arm {self.point} on node {self.node}" + ("" if armed else f" (unreachable: {self.error})")
+
+    def stop(self):
+        p = self.cluster.procs.get(self.node)
+        crashed = p is None or p.pid != self.pid or p.poll() is not None
+        if not crashed:
+            # Not reached in the window: crash it now rather than leave
+            # the point armed.
+            self.cluster.kill(self.node)
+        self.cluster.start(self.node)
+        print(f"         crash-point: {self.point} on node {self.node} "
+              + ("reached" if crashed else "not reached in the window: SIGKILLed"), flush=True)
+
+
 NEMESES = {cls.name: cls for cls in (KillLeader, KillRandom, Pause, PartitionLeader,
                                       PartitionHalves, PartitionBridge, SlowNetwork,
-                                      Membership, CrashAll, Hostile)}
+                                      Membership, CrashAll, Hostile, CrashPoint)}
 
 HEALTHY_S = 2.0
 FAULT_S = (3.0, 5.0)

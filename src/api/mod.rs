@@ -6,6 +6,8 @@
 
 pub mod admin_auth;
 mod cluster;
+#[cfg(feature = "failpoints")]
+mod debug;
 mod error;
 mod handlers;
 mod observe;
@@ -110,7 +112,7 @@ pub fn router(state: AppState) -> Router {
 /// `gateway::is_served` keeps them off the gateway.
 fn operator_routes(state: &AppState) -> Router<AppState> {
     use cluster::*;
-    Router::new()
+    let routes = Router::new()
         .route(
             "/cluster/add-learner/{id}/{api_addr}/{raft_addr}",
             post(add_learner),
@@ -118,11 +120,14 @@ fn operator_routes(state: &AppState) -> Router<AppState> {
         .route("/cluster/promote/{id}", post(promote))
         .route("/cluster/remove/{id}", post(remove_member))
         .route("/cluster/snapshot", post(snapshot))
-        .route("/cluster/backup", get(backup))
-        .route_layer(middleware::from_fn_with_state(
-            state.clone(),
-            admin_auth::require_admin,
-        ))
+        .route("/cluster/backup", get(backup));
+    // Test builds only: crash points (storage's `CRASH_POINTS`).
+    #[cfg(feature = "failpoints")]
+    let routes = routes.route("/debug/crash-at/{name}", post(debug::crash_at));
+    routes.route_layer(middleware::from_fn_with_state(
+        state.clone(),
+        admin_auth::require_admin,
+    ))
 }
 
 /// What shows the cluster without changing it: open unless `--auth-reads`.

@@ -23,6 +23,7 @@ use raftcart_types::{NodeId, NodeInfo};
 use rocksdb::{WriteBatch, WriteOptions};
 use serde::Serialize;
 
+use crate::crash::crash_point;
 use crate::db;
 use crate::frame::{Frame, FrameError};
 use crate::keys::{self, CF_META, CF_SM};
@@ -178,6 +179,7 @@ impl Backup {
         );
         {
             let db = db::open_db(&staging)?;
+            crash_point!("backup_restore.staging_opened");
             let sm = db.cf_handle(CF_SM).expect("sm column family exists");
             let meta = db.cf_handle(CF_META).expect("meta column family exists");
             let mut batch = WriteBatch::default();
@@ -194,10 +196,13 @@ impl Backup {
             opts.set_sync(true);
             db.write_opt(batch, &opts)
                 .map_err(|e| BackupError::Io(std::io::Error::other(e)))?;
+            crash_point!("backup_restore.db_written_before_snapshot");
             let (file, _) = snapshot::SnapshotFile::open(db::snapshot_file(&staging))?;
             snapshot::build(&db, &file)?;
         }
+        crash_point!("backup_restore.staged_before_rename");
         fs::rename(&staging, dir)?;
+        crash_point!("backup_restore.renamed_before_sync");
         if let Some(parent) = dir.parent().filter(|p| !p.as_os_str().is_empty()) {
             File::open(parent)?.sync_all()?;
         }

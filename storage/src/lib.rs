@@ -29,6 +29,7 @@
 
 mod background;
 mod backup;
+mod crash;
 mod db;
 mod error;
 mod frame;
@@ -41,6 +42,7 @@ mod state_view;
 mod wal_sync;
 
 pub use backup::{refuse_occupied, Backup, BackupError, Summary};
+pub use crash::{is_crash_point, CRASH_POINTS};
 pub use db::open;
 pub use log_store::LogStore;
 pub use state_machine::StateMachine;

@@ -16,6 +16,7 @@ use rocksdb::{Direction, IteratorMode, WriteBatch, WriteOptions, DB};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
+use crate::crash::crash_point;
 use crate::error::{self, Result};
 use crate::keys::{self, CF_LOG, CF_META};
 use crate::purge::Purge;
@@ -175,8 +176,10 @@ impl RaftLogStorage<TypeConfig> for LogStore {
         // Written now, synced by the group commit: the callback tells
         // openraft the entries are on disk, and a leader counts them towards
         // a quorum from then on, so it must wait for the fsync.
+        crash_point!("append.before_write");
         match self.db.write(batch) {
             Ok(()) => {
+                crash_point!("append.written_before_sync");
                 self.wal_sync.after_sync(callback);
                 Ok(())
             }
@@ -195,9 +198,12 @@ impl RaftLogStorage<TypeConfig> for LogStore {
             keys::log_index(u64::MAX),
         );
         batch.delete_cf(self.cf(CF_LOG), keys::log_index(u64::MAX));
+        crash_point!("truncate.before");
         self.db
             .write_opt(batch, &synced())
-            .map_err(error::write_logs)
+            .map_err(error::write_logs)?;
+        crash_point!("truncate.after");
+        Ok(())
     }
 
     async fn purge(&mut self, log_id: LogId) -> Result<()> {

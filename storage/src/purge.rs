@@ -22,6 +22,7 @@ use raftcart_types::codec;
 use raftcart_types::LogId;
 use rocksdb::{WriteBatch, WriteOptions, DB};
 
+use crate::crash::crash_point;
 use crate::error::{self, Result};
 use crate::keys::{self, CF_LOG, CF_META, CF_SM};
 
@@ -102,7 +103,12 @@ impl Purge {
         );
         let mut synced = WriteOptions::default();
         synced.set_sync(true);
-        self.db.write_opt(batch, &synced).map_err(error::write_logs)
+        crash_point!("purge.before_delete");
+        self.db
+            .write_opt(batch, &synced)
+            .map_err(error::write_logs)?;
+        crash_point!("purge.after_delete");
+        Ok(())
     }
 }
 

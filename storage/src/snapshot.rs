@@ -16,6 +16,7 @@ use raftcart_types::codec;
 use raftcart_types::{LogId, Snapshot, SnapshotMeta, StoredMembership};
 use rocksdb::{IteratorMode, DB};
 
+use crate::crash::crash_point;
 use crate::error::{self, Result};
 use crate::frame::Frame;
 use crate::keys::{self, CF_SM};
@@ -97,7 +98,9 @@ pub(crate) fn build(db: &DB, file: &SnapshotFile) -> Result<Snapshot> {
         last_membership,
         snapshot_id,
     };
-    file.save(&meta, &data)?;
+    crash_point!("snapshot_build.before_save");
+    file.save(&meta, &data, "snapshot_build.written_before_rename")?;
+    crash_point!("snapshot_build.after_save");
     tracing::debug!(
         index = ?meta.last_log_id.map(|l| l.index),
         bytes = data.len(),
@@ -228,8 +231,14 @@ impl SnapshotFile {
 
     /// Writes the snapshot durably and atomically (a crash leaves the old
     /// file or the new one, never a torn one), unless the file on disk is
-    /// at least as new. Returns whether it was written.
-    pub(crate) fn save(&self, meta: &SnapshotMeta, data: &[u8]) -> Result<bool> {
+    /// at least as new. Returns whether it was written. `rename_point`: the
+    /// crash point between the temporary file and its rename.
+    pub(crate) fn save(
+        &self,
+        meta: &SnapshotMeta,
+        data: &[u8],
+        rename_point: &'static str,
+    ) -> Result<bool> {
         let seq = self.next_tmp.fetch_add(1, Ordering::Relaxed);
         let tmp = self.path.with_extension(format!("{seq}.tmp"));
         write_synced(&tmp, meta, data)?;
@@ -240,6 +249,7 @@ impl SnapshotFile {
             fs::remove_file(&tmp).map_err(error::write_snapshot)?;
             return Ok(false);
         }
+        crash_point!(rename_point);
         fs::rename(&tmp, &self.path).map_err(error::write_snapshot)?;
         if let Some(dir) = self.path.parent() {
             File::open(dir)
@@ -339,17 +349,27 @@ mod tests {
     fn an_older_snapshot_never_replaces_a_newer_one() {
         let dir = tempfile::tempdir().unwrap();
         let file = SnapshotFile::open(dir.path().join("snapshot")).unwrap().0;
-        assert!(file.save(&meta(10), &data(10)).unwrap());
-        assert!(!file.save(&meta(5), &data(5)).unwrap());
-        assert!(!file.save(&meta(10), &data(11)).unwrap());
+        assert!(file
+            .save(&meta(10), &data(10), "snapshot_build.written_before_rename")
+            .unwrap());
+        assert!(!file
+            .save(&meta(5), &data(5), "snapshot_build.written_before_rename")
+            .unwrap());
+        assert!(!file
+            .save(&meta(10), &data(11), "snapshot_build.written_before_rename")
+            .unwrap());
         assert_eq!(on_disk(&file), (10, data(10)));
-        assert!(file.save(&meta(12), &data(12)).unwrap());
+        assert!(file
+            .save(&meta(12), &data(12), "snapshot_build.written_before_rename")
+            .unwrap());
         assert_eq!(on_disk(&file), (12, data(12)));
         assert_eq!(leftovers(dir.path()), Vec::<String>::new());
 
         // A reopened file remembers what is on disk.
         let reopened = SnapshotFile::open(dir.path().join("snapshot")).unwrap().0;
-        assert!(!reopened.save(&meta(11), &data(11)).unwrap());
+        assert!(!reopened
+            .save(&meta(11), &data(11), "snapshot_build.written_before_rename")
+            .unwrap());
         assert_eq!(on_disk(&reopened), (12, data(12)));
     }
 
@@ -365,7 +385,14 @@ mod tests {
                     let file = file.clone();
                     // Every order of indexes, across rounds and threads.
                     let index = (i * 3 + round) % 8 + 1;
-                    std::thread::spawn(move || file.save(&meta(index), &data(index)).unwrap())
+                    std::thread::spawn(move || {
+                        file.save(
+                            &meta(index),
+                            &data(index),
+                            "snapshot_build.written_before_rename",
+                        )
+                        .unwrap()
+                    })
                 })
                 .collect();
             let written = savers
@@ -383,7 +410,9 @@ mod tests {
     fn open_removes_the_temporary_files_of_interrupted_saves() {
         let dir = tempfile::tempdir().unwrap();
         let file = SnapshotFile::open(dir.path().join("snapshot")).unwrap().0;
-        assert!(file.save(&meta(3), &data(3)).unwrap());
+        assert!(file
+            .save(&meta(3), &data(3), "snapshot_build.written_before_rename")
+            .unwrap());
         fs::write(dir.path().join("snapshot.7.tmp"), b"torn").unwrap();
         fs::write(dir.path().join("snapshot.tmp"), b"torn").unwrap();
         fs::write(dir.path().join("other.tmp"), b"not ours").unwrap();

@@ -16,6 +16,7 @@ use rocksdb::{Direction, IteratorMode, WriteBatch, WriteOptions, DB};
 use serde::Serialize;
 
 use crate::background;
+use crate::crash::crash_point;
 use crate::error::{self, Result};
 use crate::keys::{self, CF_SM};
 use crate::purge::Purge;
@@ -217,9 +218,11 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         }
         // Not synced: the entries are in the synced log, and a restart
         // re-applies whatever the last applied id says is missing.
+        crash_point!("apply.before_write");
         self.db
             .write_opt(batch, &WriteOptions::default())
             .map_err(error::write_sm)?;
+        crash_point!("apply.after_write");
         self.applied = Some(last);
         if let Some(membership) = new_membership {
             self.membership = membership;
@@ -256,8 +259,12 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         self.put(&mut batch, keys::MEMBERSHIP, &meta.last_membership)?;
         let mut opts = WriteOptions::default();
         opts.set_sync(true);
+        crash_point!("snapshot_install.before_db");
         self.db.write_opt(batch, &opts).map_err(error::write_sm)?;
-        self.snapshot_file.save(meta, &data)?;
+        crash_point!("snapshot_install.db_written_before_file");
+        self.snapshot_file
+            .save(meta, &data, "snapshot_install.file_written_before_rename")?;
+        crash_point!("snapshot_install.after_file");
 
         self.applied = meta.last_log_id;
         self.membership = meta.last_membership.clone();

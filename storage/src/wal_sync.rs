@@ -17,6 +17,8 @@ use openraft::storage::LogFlushed;
 use raftcart_types::TypeConfig;
 use rocksdb::DB;
 
+use crate::crash::crash_point;
+
 pub(crate) struct WalSync {
     /// `None` only while dropping: closing the queue is what stops the thread.
     queue: Option<Sender<LogFlushed<TypeConfig>>>,
@@ -68,6 +70,7 @@ fn run(db: Arc<DB>, pending: Receiver<LogFlushed<TypeConfig>>) {
         let mut batch = vec![first];
         batch.extend(pending.try_iter());
         let synced = db.flush_wal(true);
+        crash_point!("append.synced_before_callback");
         for callback in batch {
             callback.log_io_completed(
                 synced

@@ -100,7 +100,8 @@ impl Cluster {
         c
     }
 
-    fn new(base_port: u16, extra: &[&str]) -> Cluster {
+    /// A cluster not yet launched (`launch` starts it).
+    pub fn new(base_port: u16, extra: &[&str]) -> Cluster {
         Cluster {
             dir: tempfile::tempdir().expect("temp dir"),
             base_port,
@@ -119,7 +120,7 @@ impl Cluster {
     }
 
     /// The `up` / `restore` layout flags of this cluster's ports.
-    fn port_flags(&self) -> Vec<String> {
+    pub fn port_flags(&self) -> Vec<String> {
         vec![
             "--api-port".into(),
             (self.base_port + 1).to_string(),
