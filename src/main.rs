@@ -274,9 +274,7 @@ async fn main() -> anyhow::Result<()> {
         Cmd::Restore(a) => restore::run(a),
         Cmd::Gateway(a) => {
             let status_token = match &a.admin_token_file {
-                Some(path) => {
-                    Some(String::from_utf8_lossy(&secrets::read(path, "admin token")?).into_owned())
-                }
+                Some(path) => Some(secrets::read_token(path)?),
                 None => None,
             };
             let tls = a.tls.load()?;

@@ -68,6 +68,12 @@ pub fn read(path: &Path, what: &str) -> anyhow::Result<Vec<u8>> {
     Ok(secret.to_vec())
 }
 
+/// The admin token in `path`, as the text sent in `Authorization`.
+pub fn read_token(path: &Path) -> anyhow::Result<String> {
+    String::from_utf8(read(path, "admin token")?)
+        .with_context(|| format!("the admin token {} is not text", path.display()))
+}
+
 #[cfg(test)]
 mod tests {
     use std::os::unix::fs::PermissionsExt;

@@ -83,10 +83,7 @@ pub async fn run(c: UpConfig) -> anyhow::Result<()> {
         .build()?
     };
     let status_token = match c.auth_reads {
-        true => Some(
-            String::from_utf8_lossy(&secrets::read(&secrets.admin_token, "admin token")?)
-                .into_owned(),
-        ),
+        true => Some(secrets::read_token(&secrets.admin_token)?),
         false => None,
     };
     let is_member: IsMember = {
@@ -205,6 +202,20 @@ fn spawn_node(
     Ok(child)
 }
 
+/// What the node at `addr` says of the cluster, if it answers.
+async fn status_of(
+    http: &reqwest::Client,
+    scheme: &str,
+    addr: &str,
+    token: Option<&str>,
+) -> Option<ClusterStatus> {
+    let mut req = http.get(format!("{scheme}://{addr}/cluster/status"));
+    if let Some(token) = token {
+        req = req.bearer_auth(token);
+    }
+    req.send().await.ok()?.json().await.ok()
+}
+
 /// Whether node `id` is still in the membership, as a node that knows the
 /// leader sees it; true when no node can tell.
 async fn still_member(
@@ -215,12 +226,7 @@ async fn still_member(
     id: u64,
 ) -> bool {
     for p in peers.iter().filter(|p| p.id != id) {
-        let mut req = http.get(format!("{scheme}://{}/cluster/status", p.api_addr));
-        if let Some(token) = token {
-            req = req.bearer_auth(token);
-        }
-        let Ok(resp) = req.send().await else { continue };
-        let Ok(status) = resp.json::<ClusterStatus>().await else {
+        let Some(status) = status_of(http, scheme, &p.api_addr, token).await else {
             continue;
         };
         if status.leader_id.is_some() {
@@ -240,17 +246,9 @@ async fn wait_for_leader(
     let deadline = Instant::now() + Duration::from_secs(30);
     while Instant::now() < deadline {
         for p in peers {
-            let url = format!("{scheme}://{}/cluster/status", p.api_addr);
-            let mut req = http.get(&url);
-            if let Some(token) = token {
-                req = req.bearer_auth(token);
-            }
-            if let Ok(resp) = req.timeout(Duration::from_millis(500)).send().await {
-                if let Ok(status) = resp.json::<ClusterStatus>().await {
-                    if let Some(leader) = status.leader_id {
-                        return Some(leader);
-                    }
-                }
+            let status = status_of(http, scheme, &p.api_addr, token).await;
+            if let Some(leader) = status.and_then(|s| s.leader_id) {
+                return Some(leader);
             }
         }
         tokio::time::sleep(Duration::from_millis(100)).await;

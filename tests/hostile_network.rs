@@ -62,12 +62,7 @@ async fn raft_post(url: &str, body: Vec<u8>, mac: Option<String>) -> (u16, Value
         .send()
         .await
         .unwrap_or_else(|e| panic!("{what}: the node did not answer: {e:?}"));
-    let status = resp.status().as_u16();
-    let text = resp.text().await.unwrap_or_default();
-    (
-        status,
-        serde_json::from_str(&text).unwrap_or(Value::String(text)),
-    )
+    common::reply(resp).await
 }
 
 fn assert_refused(what: &str, (status, body): (u16, Value), expected: &[u16]) {

@@ -51,7 +51,7 @@ impl PeerKey {
     }
 
     pub fn sign_request(&self, path: &str, body: &[u8]) -> String {
-        hex(self.request_tag(path, body).as_ref())
+        hex(hmac::sign(&self.key, &request_message(path, body)).as_ref())
     }
 
     pub fn verify_request(&self, path: &str, body: &[u8], mac: &str) -> bool {
@@ -74,10 +74,6 @@ impl PeerKey {
             }
             None => false,
         }
-    }
-
-    fn request_tag(&self, path: &str, body: &[u8]) -> hmac::Tag {
-        hmac::sign(&self.key, &request_message(path, body))
     }
 }
 

@@ -404,12 +404,7 @@ impl Cluster {
             .send()
             .await
             .unwrap_or_else(|e| panic!("{path}: {e}"));
-        let status = resp.status().as_u16();
-        let text = resp.text().await.unwrap();
-        (
-            status,
-            serde_json::from_str(&text).unwrap_or(Value::String(text)),
-        )
+        reply(resp).await
     }
 
     pub async fn post(&self, path: &str) -> (u16, Value) {
@@ -447,11 +442,16 @@ impl Cluster {
             .send()
             .await
             .unwrap_or_else(|e| panic!("{path}: {e}"));
-        let status = resp.status().as_u16();
-        let text = resp.text().await.unwrap();
-        let body = serde_json::from_str(&text).unwrap_or(Value::String(text));
-        (status, body)
+        reply(resp).await
     }
+}
+
+/// An answer's status and body: its JSON, or its text as a JSON string.
+pub async fn reply(resp: reqwest::Response) -> (u16, Value) {
+    let status = resp.status().as_u16();
+    let text = resp.text().await.unwrap_or_default();
+    let body = serde_json::from_str(&text).unwrap_or(Value::String(text));
+    (status, body)
 }
 
 impl Drop for Cluster {
