@@ -152,12 +152,7 @@ async fn open_rebuilds_a_snapshot_file_left_behind_by_an_install() {
         fs::write(&file, older).unwrap();
     }
 
-    let (_log_store, mut sm, _view) = open(dir.path()).unwrap();
-    let current = sm
-        .get_current_snapshot()
-        .await
-        .unwrap()
-        .expect("a snapshot");
+    let current = snapshot_after_reopen(dir.path()).await;
     assert_eq!(
         current.meta.last_log_id, expected_meta.last_log_id,
         "the snapshot file is behind the state machine"
@@ -207,12 +202,7 @@ async fn open_rebuilds_a_damaged_snapshot_file() {
     let expected_data = data(built.clone());
     flip_byte(&file, 10);
 
-    let (_log_store, mut sm, _view) = open(dir.path()).unwrap();
-    let current = sm
-        .get_current_snapshot()
-        .await
-        .unwrap()
-        .expect("a snapshot");
+    let current = snapshot_after_reopen(dir.path()).await;
     assert_eq!(current.meta.last_log_id, built.meta.last_log_id);
     assert_eq!(data(current), expected_data, "the damaged file was kept");
 }
@@ -228,12 +218,7 @@ async fn open_rebuilds_a_snapshot_file_without_a_header() {
     let legacy = raftcart_types::codec::encode(&(&built.meta, vec![1u8, 2, 3])).unwrap();
     fs::write(&file, legacy).unwrap();
 
-    let (_log_store, mut sm, _view) = open(dir.path()).unwrap();
-    let current = sm
-        .get_current_snapshot()
-        .await
-        .unwrap()
-        .expect("a snapshot");
+    let current = snapshot_after_reopen(dir.path()).await;
     assert_eq!(current.meta.last_log_id, built.meta.last_log_id);
     assert_eq!(data(current), expected_data);
 }
@@ -261,6 +246,15 @@ async fn damaged_snapshot_data_is_refused_untouched() {
 }
 
 /// Flips one bit of the byte `from_end` bytes before the end of `file`.
+/// The snapshot a node reopened over `dir` holds.
+async fn snapshot_after_reopen(dir: &Path) -> Snapshot {
+    let (_log_store, mut sm, _view) = open(dir).unwrap();
+    sm.get_current_snapshot()
+        .await
+        .unwrap()
+        .expect("a snapshot")
+}
+
 fn flip_byte(file: &Path, from_end: usize) {
     let mut bytes = fs::read(file).unwrap();
     let at = bytes.len() - from_end;
