@@ -1,13 +1,11 @@
-//! What running an operation on a node comes to: one attempt's answer
-//! (`Attempt`, which also travels back from the leader to a forwarding
-//! node) and the error a client finally sees (`ClusterError`).
+//! What one attempt to run an operation on one node came to. It also
+//! travels back from the leader to a forwarding node.
 
 use raftcart_domain::Outcome;
 use serde::{Deserialize, Serialize};
 
 use raftcart_types::NodeId;
 
-/// What one attempt on one node came to.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub enum Attempt {
     Done(Outcome),
@@ -17,12 +15,5 @@ pub enum Attempt {
     NotLeader(Option<NodeId>),
     /// No answer could be had in time (lost quorum, shutting down...). For a
     /// write the outcome is unknown; a retry with the same id is safe.
-    Unavailable(String),
-}
-
-#[derive(Debug, Clone, thiserror::Error)]
-pub enum ClusterError {
-    /// No leader answered within the wait: HTTP 503.
-    #[error("{0}")]
     Unavailable(String),
 }

@@ -1,61 +1,18 @@
-//! Runs a client operation on the leader, wherever it arrived.
-//!
-//! openraft does not forward; this does. A node that is not the leader sends
-//! the operation to the leader's `raft_addr`, and retries (there or at a new
-//! leader) until a bounded wait runs out. Retrying a write is safe because
-//! the request id travels in the command and the state machine answers a
-//! repeated id with the first outcome instead of applying it again.
+//! Sending an operation to the leader over the Raft port
+//! (`/raft/forward`), signed like every node-to-node request; the leader's
+//! side is in `rpc_server`.
 
-use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
-use openraft::error::{CheckIsLeaderError, RaftError};
-use raftcart_domain::{answer, Command, Outcome, Proposal, Query, RequestId, StateRead};
 use serde::{Deserialize, Serialize};
 
-use crate::attempt::{Attempt, ClusterError};
-use crate::membership::{self, MembershipOp};
+use crate::attempt::Attempt;
+use crate::op::Op;
 use crate::peer_client::PeerClient;
-use crate::proposer::{Batching, Proposer};
 use raftcart_types::codec;
-use raftcart_types::{NodeId, NodeInfo, Raft};
+use raftcart_types::{NodeId, Raft};
 
 pub const PATH_FORWARD: &str = "/raft/forward";
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub enum Op {
-    Write {
-        request_id: RequestId,
-        command: Command,
-    },
-    Read {
-        query: Query,
-    },
-    /// Confirm leadership and name the commit point (see `catch_up`).
-    ReadIndex,
-    Membership(MembershipOp),
-}
-
-impl Op {
-    /// For logs: the command's name, or the kind of operation.
-    pub fn name(&self) -> &'static str {
-        match self {
-            Op::Write { command, .. } => command.name(),
-            Op::Read { .. } => "read",
-            Op::ReadIndex => "read_index",
-            Op::Membership(_) => "membership",
-        }
-    }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Consistency {
-    /// Confirm leadership with a quorum (read index) and read after the
-    /// commit point: never stale.
-    Linearizable,
-    /// Read this node's state as it is: fast, possibly behind.
-    Stale,
-}
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ForwardRequest {
@@ -66,244 +23,55 @@ pub struct ForwardRequest {
     pub trace_id: Option<String>,
 }
 
-#[derive(Debug, Clone)]
-pub struct ExecutorConfig {
-    /// How long a request may wait for a leader (election, failover) before
-    /// the client gets a 503.
-    pub leader_wait: Duration,
-    /// How the leader packs writes into log entries.
-    pub batching: Batching,
-}
-
-impl Default for ExecutorConfig {
-    fn default() -> Self {
-        ExecutorConfig {
-            leader_wait: Duration::from_secs(5),
-            batching: Batching::default(),
-        }
-    }
-}
-
-pub struct Executor {
-    id: NodeId,
-    raft: Raft,
-    proposer: Proposer,
-    reader: Arc<dyn StateRead + Send + Sync>,
-    peers: PeerClient,
-    config: ExecutorConfig,
-}
-
-impl Executor {
-    pub fn new(
-        id: NodeId,
-        raft: Raft,
-        reader: Arc<dyn StateRead + Send + Sync>,
-        peers: PeerClient,
-        config: ExecutorConfig,
-    ) -> Self {
-        Executor {
-            id,
-            proposer: Proposer::start(raft.clone(), config.batching),
-            raft,
-            reader,
-            peers,
-            config,
-        }
-    }
-
-    pub fn raft(&self) -> &Raft {
-        &self.raft
-    }
-
-    pub fn config(&self) -> &ExecutorConfig {
-        &self.config
-    }
-
-    pub async fn write(
-        &self,
-        request_id: RequestId,
-        command: Command,
-    ) -> Result<Outcome, ClusterError> {
-        self.outcome(Op::Write {
-            request_id,
-            command,
-        })
-        .await
-    }
-
-    pub async fn change_membership(&self, op: MembershipOp) -> Result<Outcome, ClusterError> {
-        self.outcome(Op::Membership(op)).await
-    }
-
-    /// Waits until this node has applied everything the cluster had
-    /// committed when it was called: a local read afterwards sees every
-    /// write acknowledged before. Returns the index waited for.
-    pub async fn catch_up(&self) -> Result<u64, ClusterError> {
-        let started = Instant::now();
-        let index = match self.run(Op::ReadIndex).await? {
-            Attempt::ReadIndex(index) => index,
-            other => return Err(unexpected(other)),
-        };
-        let wait = self.config.leader_wait.saturating_sub(started.elapsed());
-        self.raft
-            .wait(Some(wait))
-            .applied_index_at_least(Some(index), "catch up")
+/// Sends `op` to `leader` and returns its answer, or gives up (`NotLeader`)
+/// as soon as another leader is elected.
+pub async fn to_leader(
+    raft: &Raft,
+    peers: &PeerClient,
+    leader: NodeId,
+    op: &Op,
+    wait: Duration,
+) -> Attempt {
+    let addr = {
+        let metrics = raft.metrics();
+        let m = metrics.borrow();
+        m.membership_config
+            .membership()
+            .get_node(&leader)
+            .map(|n| n.raft_addr.clone())
+    };
+    let Some(addr) = addr else {
+        return Attempt::Unavailable(format!("leader {leader} has no known address"));
+    };
+    let req = ForwardRequest {
+        op: op.clone(),
+        wait_ms: wait.as_millis() as u64,
+        trace_id: crate::trace::current(),
+    };
+    let body = match codec::encode(&req) {
+        Ok(b) => b,
+        Err(e) => return Attempt::Unavailable(format!("encoding the request: {e}")),
+    };
+    // A little longer than the leader's own wait, so that its answer
+    // (even "unavailable") gets back before we give up on it.
+    let sent = peers.post(&addr, PATH_FORWARD, body, wait + Duration::from_millis(200));
+    // A frozen or cut-off leader would hold the request for the whole
+    // wait; once another leader is elected, retry there instead. The
+    // abandoned attempt may still commit: the request id makes that safe.
+    let mut metrics = raft.metrics();
+    let deposed = async {
+        let _ = metrics
+            .wait_for(|m| m.current_leader.is_some_and(|l| l != leader))
             .await
-            .map_err(|e| {
-                ClusterError::Unavailable(format!(
-                    "node {} did not apply up to index {index} in time: {e}",
-                    self.id
-                ))
-            })?;
-        Ok(index)
-    }
-
-    pub async fn read(
-        &self,
-        query: Query,
-        consistency: Consistency,
-    ) -> Result<Outcome, ClusterError> {
-        match consistency {
-            Consistency::Stale => Ok(answer(&*self.reader, &query)),
-            Consistency::Linearizable => self.outcome(Op::Read { query }).await,
-        }
-    }
-
-    async fn outcome(&self, op: Op) -> Result<Outcome, ClusterError> {
-        match self.run(op).await? {
-            Attempt::Done(outcome) => Ok(outcome),
-            other => Err(unexpected(other)),
-        }
-    }
-
-    /// Tries the leader, following leader changes, until the wait runs out.
-    /// Returns the leader's answer: `Done` or `ReadIndex`.
-    async fn run(&self, op: Op) -> Result<Attempt, ClusterError> {
-        let deadline = Instant::now() + self.config.leader_wait;
-        let mut pause = Duration::from_millis(5);
-        loop {
-            let remaining = deadline.saturating_duration_since(Instant::now());
-            let attempt = match self.raft.current_leader().await {
-                Some(leader) if leader == self.id => self.run_here(&op, remaining).await,
-                Some(leader) => self.forward(leader, &op, remaining).await,
-                None => Attempt::Unavailable("no leader elected".into()),
-            };
-            let problem = match attempt {
-                answer @ (Attempt::Done(_) | Attempt::ReadIndex(_)) => return Ok(answer),
-                Attempt::NotLeader(_) => "the leader changed".to_string(),
-                Attempt::Unavailable(why) => why,
-            };
-            if Instant::now() + pause >= deadline {
-                return Err(ClusterError::Unavailable(format!(
-                    "no leader could serve the request within {} ms: {problem}",
-                    self.config.leader_wait.as_millis()
-                )));
-            }
-            tracing::debug!(%problem, "retrying on the leader");
-            tokio::time::sleep(pause).await;
-            pause = (pause * 2).min(Duration::from_millis(100));
-        }
-    }
-
-    /// Runs the operation on this node if it is the leader, within `wait`.
-    pub async fn run_here(&self, op: &Op, wait: Duration) -> Attempt {
-        match tokio::time::timeout(wait, self.run_here_unbounded(op)).await {
-            Ok(attempt) => attempt,
-            Err(_) => Attempt::Unavailable("timed out waiting for a quorum".into()),
-        }
-    }
-
-    async fn run_here_unbounded(&self, op: &Op) -> Attempt {
-        match op {
-            Op::Write {
-                request_id,
-                command,
-            } => {
-                let proposal = Proposal {
-                    request_id: request_id.clone(),
-                    at_ms: now_ms(),
-                    command: command.clone(),
-                };
-                self.proposer.propose(proposal).await
-            }
-            Op::Read { query } => match self.raft.ensure_linearizable().await {
-                Ok(_) => Attempt::Done(answer(&*self.reader, query)),
-                Err(e) => not_confirmed(e),
-            },
-            Op::ReadIndex => match self.raft.get_read_log_id().await {
-                Ok((read, _)) => Attempt::ReadIndex(read.map_or(0, |l| l.index)),
-                Err(e) => not_confirmed(e),
-            },
-            Op::Membership(op) => membership::run(&self.raft, &self.peers, op).await,
-        }
-    }
-
-    async fn forward(&self, leader: NodeId, op: &Op, wait: Duration) -> Attempt {
-        let addr = {
-            let metrics = self.raft.metrics();
-            let m = metrics.borrow();
-            m.membership_config
-                .membership()
-                .get_node(&leader)
-                .map(|n| n.raft_addr.clone())
-        };
-        let Some(addr) = addr else {
-            return Attempt::Unavailable(format!("leader {leader} has no known address"));
-        };
-        let req = ForwardRequest {
-            op: op.clone(),
-            wait_ms: wait.as_millis() as u64,
-            trace_id: crate::trace::current(),
-        };
-        let body = match codec::encode(&req) {
-            Ok(b) => b,
-            Err(e) => return Attempt::Unavailable(format!("encoding the request: {e}")),
-        };
-        // A little longer than the leader's own wait, so that its answer
-        // (even "unavailable") gets back before we give up on it.
-        let sent = self
-            .peers
-            .post(&addr, PATH_FORWARD, body, wait + Duration::from_millis(200));
-        // A frozen or cut-off leader would hold the request for the whole
-        // wait; once another leader is elected, retry there instead. The
-        // abandoned attempt may still commit: the request id makes that safe.
-        let mut metrics = self.raft.metrics();
-        let deposed = async {
-            let _ = metrics
-                .wait_for(|m| m.current_leader.is_some_and(|l| l != leader))
-                .await
-                .is_ok();
-        };
-        let bytes = tokio::select! {
-            sent = sent => match sent {
-                Ok(bytes) => bytes,
-                Err(e) => return Attempt::Unavailable(format!("leader {leader}: {e}")),
-            },
-            _ = deposed => return Attempt::NotLeader(None),
-        };
-        codec::decode(&bytes).unwrap_or_else(|e| {
-            Attempt::Unavailable(format!("bad reply from leader {leader}: {e}"))
-        })
-    }
-}
-
-/// Leadership could not be confirmed with a quorum.
-fn not_confirmed(e: RaftError<NodeId, CheckIsLeaderError<NodeId, NodeInfo>>) -> Attempt {
-    match e {
-        RaftError::APIError(CheckIsLeaderError::ForwardToLeader(f)) => {
-            Attempt::NotLeader(f.leader_id)
-        }
-        e => Attempt::Unavailable(e.to_string()),
-    }
-}
-
-fn unexpected(answer: Attempt) -> ClusterError {
-    ClusterError::Unavailable(format!("unexpected answer from the leader: {answer:?}"))
-}
-
-fn now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
-        .unwrap_or(0)
+            .is_ok();
+    };
+    let bytes = tokio::select! {
+        sent = sent => match sent {
+            Ok(bytes) => bytes,
+            Err(e) => return Attempt::Unavailable(format!("leader {leader}: {e}")),
+        },
+        _ = deposed => return Attempt::NotLeader(None),
+    };
+    codec::decode(&bytes)
+        .unwrap_or_else(|e| Attempt::Unavailable(format!("bad reply from leader {leader}: {e}")))
 }

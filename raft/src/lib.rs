@@ -2,9 +2,12 @@
 //! the layer that runs a client operation on the leader wherever it arrives.
 
 pub mod attempt;
+pub mod error;
+pub mod executor;
 pub mod forward;
 pub mod membership;
 pub mod network;
+pub mod op;
 pub mod peer_auth;
 pub mod peer_client;
 pub mod proposer;
@@ -13,8 +16,10 @@ pub mod snapshot_now;
 pub mod status;
 pub mod trace;
 
-pub use attempt::{Attempt, ClusterError};
-pub use forward::{Consistency, Executor, ExecutorConfig, Op};
+pub use attempt::Attempt;
+pub use error::ClusterError;
+pub use executor::{Executor, ExecutorConfig};
 pub use membership::MembershipOp;
+pub use op::{Consistency, Op};
 pub use proposer::Batching;
 pub use status::{ClusterStatus, MemberStatus};

@@ -16,7 +16,7 @@ use tokio::sync::{mpsc, oneshot, Semaphore};
 use crate::attempt::Attempt;
 use raftcart_types::Raft;
 
-/// How writes share entries. The defaults were measured (locust/README.md);
+/// How writes share entries. The defaults were measured (docs/performance.md);
 /// `writes_per_entry: 1` turns batching off, for comparison.
 #[derive(Debug, Clone, Copy)]
 pub struct Batching {

@@ -26,7 +26,8 @@ use serde::Serialize;
 use serde_json::json;
 use tracing::Instrument;
 
-use crate::forward::{Executor, ForwardRequest, PATH_FORWARD};
+use crate::executor::Executor;
+use crate::forward::{ForwardRequest, PATH_FORWARD};
 use crate::network::{PATH_APPEND, PATH_SNAPSHOT, PATH_VOTE};
 use crate::peer_auth::{PeerKey, MAC_HEADER};
 use crate::peer_client::PATH_KEY_CHECK;

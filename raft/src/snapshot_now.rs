@@ -3,12 +3,12 @@
 
 use std::time::Duration;
 
-use crate::attempt::ClusterError;
+use crate::error::ClusterError;
 use raftcart_types::Raft;
 
 /// Snapshots this node's state machine and waits until the snapshot covers
 /// everything it had applied when asked. Returns the snapshot's log index.
-pub async fn take(raft: &Raft, within: Duration) -> Result<u64, ClusterError> {
+pub async fn snapshot_and_wait(raft: &Raft, within: Duration) -> Result<u64, ClusterError> {
     let applied = raft.metrics().borrow().last_applied.map(|l| l.index);
     raft.trigger()
         .snapshot()

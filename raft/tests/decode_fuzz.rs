@@ -14,7 +14,8 @@ use openraft::{CommittedLeaderId, Entry, EntryPayload, LogId, SnapshotMeta, Vote
 use proptest::prelude::*;
 use raftcart_domain::{Command, Proposal, Proposals};
 use raftcart_raft::attempt::Attempt;
-use raftcart_raft::forward::{ForwardRequest, Op};
+use raftcart_raft::forward::ForwardRequest;
+use raftcart_raft::op::Op;
 use raftcart_types::codec;
 use raftcart_types::{NodeId, TypeConfig};
 

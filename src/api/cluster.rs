@@ -16,7 +16,7 @@ use super::error::ApiError;
 use super::handlers::ApiResult;
 use super::params::Params;
 use super::reply::respond;
-use super::AppState;
+use super::state::AppState;
 
 /// Response header naming the log index a backup was taken at.
 pub const BACKUP_INDEX_HEADER: &str = "x-raftcart-applied-index";
@@ -66,7 +66,7 @@ pub async fn remove_member(State(s): State<AppState>, p: Params) -> ApiResult {
 /// every member).
 pub async fn snapshot(State(s): State<AppState>) -> ApiResult {
     let raft = s.executor.raft();
-    let index = snapshot_now::take(raft, SNAPSHOT_WAIT).await?;
+    let index = snapshot_now::snapshot_and_wait(raft, SNAPSHOT_WAIT).await?;
     let node_id = raft.metrics().borrow().id;
     Ok(Json(json!({ "node_id": node_id, "snapshot_index": index })).into_response())
 }

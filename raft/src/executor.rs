@@ -1,0 +1,220 @@
+//! Runs a client operation on the leader, wherever it arrived.
+//!
+//! openraft does not forward; this does. On the leader an operation runs
+//! here (a write through the proposer, a read after a read index); on any
+//! other node it is sent to the leader (`forward`), and retried, there or
+//! at a new leader, until a bounded wait runs out. Retrying a write is safe
+//! because the request id travels in the command and the state machine
+//! answers a repeated id with the first outcome instead of applying it
+//! again.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use openraft::error::{CheckIsLeaderError, RaftError};
+use raftcart_domain::{answer, Command, Outcome, Proposal, Query, RequestId, StateRead};
+
+use crate::attempt::Attempt;
+use crate::error::ClusterError;
+use crate::forward;
+use crate::membership::{self, MembershipOp};
+use crate::op::{Consistency, Op};
+use crate::peer_client::PeerClient;
+use crate::proposer::{Batching, Proposer};
+use raftcart_types::{NodeId, NodeInfo, Raft};
+
+#[derive(Debug, Clone)]
+pub struct ExecutorConfig {
+    /// How long a request may wait for a leader (election, failover) before
+    /// the client gets a 503.
+    pub leader_wait: Duration,
+    /// How the leader packs writes into log entries.
+    pub batching: Batching,
+}
+
+impl Default for ExecutorConfig {
+    fn default() -> Self {
+        ExecutorConfig {
+            leader_wait: Duration::from_secs(5),
+            batching: Batching::default(),
+        }
+    }
+}
+
+pub struct Executor {
+    id: NodeId,
+    raft: Raft,
+    proposer: Proposer,
+    reader: Arc<dyn StateRead + Send + Sync>,
+    peers: PeerClient,
+    config: ExecutorConfig,
+}
+
+impl Executor {
+    pub fn new(
+        id: NodeId,
+        raft: Raft,
+        reader: Arc<dyn StateRead + Send + Sync>,
+        peers: PeerClient,
+        config: ExecutorConfig,
+    ) -> Self {
+        Executor {
+            id,
+            proposer: Proposer::start(raft.clone(), config.batching),
+            raft,
+            reader,
+            peers,
+            config,
+        }
+    }
+
+    pub fn raft(&self) -> &Raft {
+        &self.raft
+    }
+
+    pub fn config(&self) -> &ExecutorConfig {
+        &self.config
+    }
+
+    pub async fn write(
+        &self,
+        request_id: RequestId,
+        command: Command,
+    ) -> Result<Outcome, ClusterError> {
+        self.outcome(Op::Write {
+            request_id,
+            command,
+        })
+        .await
+    }
+
+    pub async fn change_membership(&self, op: MembershipOp) -> Result<Outcome, ClusterError> {
+        self.outcome(Op::Membership(op)).await
+    }
+
+    /// Waits until this node has applied everything the cluster had
+    /// committed when it was called: a local read afterwards sees every
+    /// write acknowledged before. Returns the index waited for.
+    pub async fn catch_up(&self) -> Result<u64, ClusterError> {
+        let started = Instant::now();
+        let index = match self.run(Op::ReadIndex).await? {
+            Attempt::ReadIndex(index) => index,
+            other => return Err(unexpected(other)),
+        };
+        let wait = self.config.leader_wait.saturating_sub(started.elapsed());
+        self.raft
+            .wait(Some(wait))
+            .applied_index_at_least(Some(index), "catch up")
+            .await
+            .map_err(|e| {
+                ClusterError::Unavailable(format!(
+                    "node {} did not apply up to index {index} in time: {e}",
+                    self.id
+                ))
+            })?;
+        Ok(index)
+    }
+
+    pub async fn read(
+        &self,
+        query: Query,
+        consistency: Consistency,
+    ) -> Result<Outcome, ClusterError> {
+        match consistency {
+            Consistency::Stale => Ok(answer(&*self.reader, &query)),
+            Consistency::Linearizable => self.outcome(Op::Read { query }).await,
+        }
+    }
+
+    async fn outcome(&self, op: Op) -> Result<Outcome, ClusterError> {
+        match self.run(op).await? {
+            Attempt::Done(outcome) => Ok(outcome),
+            other => Err(unexpected(other)),
+        }
+    }
+
+    /// Tries the leader, following leader changes, until the wait runs out.
+    /// Returns the leader's answer: `Done` or `ReadIndex`.
+    async fn run(&self, op: Op) -> Result<Attempt, ClusterError> {
+        let deadline = Instant::now() + self.config.leader_wait;
+        let mut pause = Duration::from_millis(5);
+        loop {
+            let remaining = deadline.saturating_duration_since(Instant::now());
+            let attempt = match self.raft.current_leader().await {
+                Some(leader) if leader == self.id => self.run_here(&op, remaining).await,
+                Some(leader) => {
+                    forward::to_leader(&self.raft, &self.peers, leader, &op, remaining).await
+                }
+                None => Attempt::Unavailable("no leader elected".into()),
+            };
+            let problem = match attempt {
+                answer @ (Attempt::Done(_) | Attempt::ReadIndex(_)) => return Ok(answer),
+                Attempt::NotLeader(_) => "the leader changed".to_string(),
+                Attempt::Unavailable(why) => why,
+            };
+            if Instant::now() + pause >= deadline {
+                return Err(ClusterError::Unavailable(format!(
+                    "no leader could serve the request within {} ms: {problem}",
+                    self.config.leader_wait.as_millis()
+                )));
+            }
+            tracing::debug!(%problem, "retrying on the leader");
+            tokio::time::sleep(pause).await;
+            pause = (pause * 2).min(Duration::from_millis(100));
+        }
+    }
+
+    /// Runs the operation on this node if it is the leader, within `wait`.
+    pub async fn run_here(&self, op: &Op, wait: Duration) -> Attempt {
+        match tokio::time::timeout(wait, self.run_here_unbounded(op)).await {
+            Ok(attempt) => attempt,
+            Err(_) => Attempt::Unavailable("timed out waiting for a quorum".into()),
+        }
+    }
+
+    async fn run_here_unbounded(&self, op: &Op) -> Attempt {
+        match op {
+            Op::Write {
+                request_id,
+                command,
+            } => {
+                let proposal = Proposal {
+                    request_id: request_id.clone(),
+                    at_ms: now_ms(),
+                    command: command.clone(),
+                };
+                self.proposer.propose(proposal).await
+            }
+            Op::Read { query } => match self.raft.ensure_linearizable().await {
+                Ok(_) => Attempt::Done(answer(&*self.reader, query)),
+                Err(e) => not_confirmed(e),
+            },
+            Op::ReadIndex => match self.raft.get_read_log_id().await {
+                Ok((read, _)) => Attempt::ReadIndex(read.map_or(0, |l| l.index)),
+                Err(e) => not_confirmed(e),
+            },
+            Op::Membership(op) => membership::run(&self.raft, &self.peers, op).await,
+        }
+    }
+}
+
+/// Leadership could not be confirmed with a quorum.
+fn not_confirmed(e: RaftError<NodeId, CheckIsLeaderError<NodeId, NodeInfo>>) -> Attempt {
+    match e {
+        RaftError::APIError(CheckIsLeaderError::ForwardToLeader(f)) => {
+            Attempt::NotLeader(f.leader_id)
+        }
+        e => Attempt::Unavailable(e.to_string()),
+    }
+}
+
+fn unexpected(answer: Attempt) -> ClusterError {
+    ClusterError::Unavailable(format!("unexpected answer from the leader: {answer:?}"))
+}
+
+fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
