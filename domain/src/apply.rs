@@ -11,12 +11,12 @@ use crate::error::{add, invalid, mul, not_found, Refusal};
 use crate::model::{Item, Line, Order, Payment, User};
 use crate::outcome::{Outcome, Reply};
 use crate::rng::SplitMix64;
-use crate::state::{Session, StateWrite};
+use crate::state::{RequestRecord, StateWrite};
 
 /// How long a request id is remembered, in the state machine's clock
 /// (`LogClock`). A retry arriving later than this after the first attempt
 /// is treated as a new request.
-pub const SESSION_TTL_MS: u64 = 10 * 60 * 1000;
+pub const REQUEST_RECORD_TTL_MS: u64 = 10 * 60 * 1000;
 
 /// Applies one proposal: answers a retried request with its first outcome,
 /// otherwise executes the command and remembers the outcome.
@@ -25,25 +25,25 @@ pub fn apply_proposal<S: StateWrite + ?Sized>(state: &mut S, proposal: &Proposal
     state.set_clock(log_clock);
     let clock = log_clock.ms;
 
-    if let Some(session) = state.session(&proposal.request_id) {
+    if let Some(request_record) = state.request_record(&proposal.request_id) {
         // Expiry is judged here, on lookup, against the log's clock, so every
-        // replica decides alike however late it deletes old sessions.
-        if session.at_ms.saturating_add(SESSION_TTL_MS) >= clock {
-            if session.intent != proposal.command.intent() {
+        // replica decides alike however late it deletes old request records.
+        if request_record.at_ms.saturating_add(REQUEST_RECORD_TTL_MS) >= clock {
+            if request_record.intent != proposal.command.intent() {
                 // Not remembered: the first request keeps its answer.
                 return Err(Refusal::KeyReused(format!(
                     "request id {:?} was already used for a different request ({})",
                     proposal.request_id,
-                    session.intent.name()
+                    request_record.intent.name()
                 )));
             }
-            return session.outcome;
+            return request_record.outcome;
         }
     }
     let outcome = execute(state, &proposal.command);
-    state.put_session(
+    state.put_request_record(
         &proposal.request_id,
-        Session {
+        RequestRecord {
             at_ms: clock,
             intent: proposal.command.intent(),
             outcome: outcome.clone(),

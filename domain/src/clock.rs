@@ -24,7 +24,7 @@ pub const MAX_CLOCK_STEP_MS: u64 = 5_000;
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LogClock {
-    /// Milliseconds counted so far; sessions are stamped with this.
+    /// Milliseconds counted so far; request records are stamped with this.
     pub ms: u64,
     /// The stamp the clock counts from (`None` before the first proposal).
     pub stamp_ms: Option<u64>,

@@ -13,11 +13,11 @@ pub mod query;
 pub mod rng;
 pub mod state;
 
-pub use apply::{apply_proposal, execute, SESSION_TTL_MS};
+pub use apply::{apply_proposal, execute, REQUEST_RECORD_TTL_MS};
 pub use clock::{LogClock, MAX_CLOCK_STEP_MS};
 pub use command::{Command, Proposal, Proposals, RequestId, MAX_BATCH};
 pub use error::Refusal;
 pub use model::{Item, Line, Order, Payment, User};
 pub use outcome::{Outcome, Reply};
 pub use query::{answer, Query};
-pub use state::{Changes, MemState, Overlay, Session, StateRead, StateWrite};
+pub use state::{Changes, MemState, Overlay, RequestRecord, StateRead, StateWrite};

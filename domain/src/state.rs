@@ -12,7 +12,7 @@ use crate::outcome::Outcome;
 
 /// The remembered result of one request, for answering its retries.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Session {
+pub struct RequestRecord {
     /// The state machine's clock (`LogClock::ms`) when it was stored.
     pub at_ms: u64,
     /// The request's `Command::intent`, to tell a retry from a different
@@ -25,7 +25,7 @@ pub trait StateRead {
     fn user(&self, id: &str) -> Option<User>;
     fn item(&self, id: &str) -> Option<Item>;
     fn order(&self, id: &str) -> Option<Order>;
-    fn session(&self, request_id: &str) -> Option<Session>;
+    fn request_record(&self, request_id: &str) -> Option<RequestRecord>;
     fn clock(&self) -> LogClock;
 }
 
@@ -34,7 +34,7 @@ pub trait StateWrite: StateRead {
     fn put_item(&mut self, id: &str, item: Item);
     fn put_order(&mut self, id: &str, order: Order);
     fn delete_order(&mut self, id: &str);
-    fn put_session(&mut self, request_id: &str, session: Session);
+    fn put_request_record(&mut self, request_id: &str, request_record: RequestRecord);
     fn set_clock(&mut self, clock: LogClock);
 }
 
@@ -44,7 +44,7 @@ pub struct Changes {
     pub users: BTreeMap<String, User>,
     pub items: BTreeMap<String, Item>,
     pub orders: BTreeMap<String, Option<Order>>,
-    pub sessions: BTreeMap<String, Session>,
+    pub request_records: BTreeMap<String, RequestRecord>,
     pub clock: Option<LogClock>,
 }
 
@@ -53,7 +53,7 @@ impl Changes {
         self.users.is_empty()
             && self.items.is_empty()
             && self.orders.is_empty()
-            && self.sessions.is_empty()
+            && self.request_records.is_empty()
             && self.clock.is_none()
     }
 }
@@ -97,10 +97,10 @@ impl<S: StateRead + ?Sized> StateRead for Overlay<'_, S> {
             None => self.base.order(id),
         }
     }
-    fn session(&self, request_id: &str) -> Option<Session> {
-        match self.changes.sessions.get(request_id) {
+    fn request_record(&self, request_id: &str) -> Option<RequestRecord> {
+        match self.changes.request_records.get(request_id) {
             Some(s) => Some(s.clone()),
-            None => self.base.session(request_id),
+            None => self.base.request_record(request_id),
         }
     }
     fn clock(&self) -> LogClock {
@@ -121,10 +121,10 @@ impl<S: StateRead + ?Sized> StateWrite for Overlay<'_, S> {
     fn delete_order(&mut self, id: &str) {
         self.changes.orders.insert(id.to_string(), None);
     }
-    fn put_session(&mut self, request_id: &str, session: Session) {
+    fn put_request_record(&mut self, request_id: &str, request_record: RequestRecord) {
         self.changes
-            .sessions
-            .insert(request_id.to_string(), session);
+            .request_records
+            .insert(request_id.to_string(), request_record);
     }
     fn set_clock(&mut self, clock: LogClock) {
         self.changes.clock = Some(clock);
@@ -137,7 +137,7 @@ pub struct MemState {
     pub users: BTreeMap<String, User>,
     pub items: BTreeMap<String, Item>,
     pub orders: BTreeMap<String, Order>,
-    pub sessions: BTreeMap<String, Session>,
+    pub request_records: BTreeMap<String, RequestRecord>,
     pub clock: LogClock,
 }
 
@@ -151,8 +151,8 @@ impl StateRead for MemState {
     fn order(&self, id: &str) -> Option<Order> {
         self.orders.get(id).cloned()
     }
-    fn session(&self, request_id: &str) -> Option<Session> {
-        self.sessions.get(request_id).cloned()
+    fn request_record(&self, request_id: &str) -> Option<RequestRecord> {
+        self.request_records.get(request_id).cloned()
     }
     fn clock(&self) -> LogClock {
         self.clock
@@ -172,8 +172,9 @@ impl StateWrite for MemState {
     fn delete_order(&mut self, id: &str) {
         self.orders.remove(id);
     }
-    fn put_session(&mut self, request_id: &str, session: Session) {
-        self.sessions.insert(request_id.to_string(), session);
+    fn put_request_record(&mut self, request_id: &str, request_record: RequestRecord) {
+        self.request_records
+            .insert(request_id.to_string(), request_record);
     }
     fn set_clock(&mut self, clock: LogClock) {
         self.clock = clock;

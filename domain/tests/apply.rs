@@ -574,7 +574,7 @@ fn a_request_id_reused_for_another_request_is_refused_and_forgets_nothing() {
 }
 
 #[test]
-fn sessions_expire_by_the_log_clock_only() {
+fn request_records_expire_by_the_log_clock_only() {
     let mut s = setup(1, 0, 1, 0);
     let p = |request_id: &str, at_ms| Proposal {
         request_id: request_id.into(),
@@ -586,12 +586,12 @@ fn sessions_expire_by_the_log_clock_only() {
     };
     apply_proposal(&mut s, &p("r", 1000)).unwrap();
     // The log clock moves exactly the time to live, in steps it counts whole.
-    for step in 1..=SESSION_TTL_MS / MAX_CLOCK_STEP_MS {
+    for step in 1..=REQUEST_RECORD_TTL_MS / MAX_CLOCK_STEP_MS {
         let other = format!("other-{step}");
         apply_proposal(&mut s, &p(&other, 1000 + step * MAX_CLOCK_STEP_MS)).unwrap();
     }
     let credit = s.users["0"].credit;
-    apply_proposal(&mut s, &p("r", 1000 + SESSION_TTL_MS)).unwrap();
+    apply_proposal(&mut s, &p("r", 1000 + REQUEST_RECORD_TTL_MS)).unwrap();
     assert_eq!(
         s.users["0"].credit, credit,
         "remembered up to the time to live"
@@ -737,7 +737,7 @@ fn leaders_with_clocks_hours_off_neither_expire_nor_keep_request_ids() {
 
     // Honest time passes the time to live (with a few seconds of slack for
     // the leader changes): the id is forgotten, the same id is a new request.
-    let later = first + SESSION_TTL_MS + 30_000;
+    let later = first + REQUEST_RECORD_TTL_MS + 30_000;
     traffic(&mut s, now, later, 0);
     apply_proposal(&mut s, &add_funds_r(later, 0)).unwrap();
     assert_eq!(s.users["0"].credit, 10, "the request id never expired");
@@ -754,7 +754,7 @@ fn a_leader_clock_hours_behind_does_not_stop_request_ids_expiring() {
     traffic(&mut s, T0, first, 0);
     apply_proposal(&mut s, &add_funds_r(first, 0)).unwrap();
 
-    let later = first + SESSION_TTL_MS + 30_000;
+    let later = first + REQUEST_RECORD_TTL_MS + 30_000;
     traffic(&mut s, first + 1000, later, -HOURS_3);
     apply_proposal(&mut s, &add_funds_r(later, -HOURS_3)).unwrap();
     assert_eq!(

@@ -87,9 +87,9 @@ proptest! {
             let outcome = apply_proposal(&mut s, &p);
             match (&outcome, command) {
                 (Err(_), _) => {
-                    // A refusal changes nothing but the session record and clock.
+                    // A refusal changes nothing but the request record and clock.
                     let mut expected = before.clone();
-                    expected.sessions = s.sessions.clone();
+                    expected.request_records = s.request_records.clone();
                     expected.clock = s.clock;
                     prop_assert_eq!(&s, &expected);
                 }

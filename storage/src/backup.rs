@@ -82,7 +82,7 @@ pub struct Summary {
     pub items: u64,
     pub orders: u64,
     /// Remembered request ids (for exactly-once retries).
-    pub sessions: u64,
+    pub request_records: u64,
 }
 
 pub struct Backup {
@@ -113,7 +113,7 @@ impl Backup {
                 p if p == keys::USER => &mut s.users,
                 p if p == keys::ITEM => &mut s.items,
                 p if p == keys::ORDER => &mut s.orders,
-                p if p == keys::SESSION => &mut s.sessions,
+                p if p == keys::REQUEST_RECORD => &mut s.request_records,
                 _ => continue,
             };
             *count += 1;

@@ -49,7 +49,7 @@ pub(crate) fn open_db(dir: &Path) -> Result<Arc<DB>> {
 }
 
 /// The state machine's column family is read by point lookups, one per
-/// record a command touches, and a lookup of a request id's session nearly
+/// record a command touches, and a lookup of a request id's request record nearly
 /// always misses. Bloom filters, in the memtable and in every table file,
 /// let a miss skip the search, and let a hit skip the files that do not
 /// hold the key (profiled: these lookups were a quarter of the CPU of a

@@ -23,10 +23,10 @@ pub const CLOCK_STAMP: &[u8] = b"m/clock_stamp";
 pub const USER: &[u8] = b"u/";
 pub const ITEM: &[u8] = b"i/";
 pub const ORDER: &[u8] = b"o/";
-pub const SESSION: &[u8] = b"s/";
-/// `t/` + the session's log clock ms (big-endian) + request id: sessions
+pub const REQUEST_RECORD: &[u8] = b"s/";
+/// `t/` + the request record's log clock ms (big-endian) + request id: request records
 /// in expiry order.
-pub const SESSION_BY_TIME: &[u8] = b"t/";
+pub const RECORD_BY_TIME: &[u8] = b"t/";
 
 /// Every `sm` key sorts below this.
 pub const SM_END: &[u8] = &[0xff];
@@ -42,9 +42,9 @@ pub fn prefixed(prefix: &[u8], id: &str) -> Vec<u8> {
     k
 }
 
-pub fn session_by_time(at_ms: u64, request_id: &str) -> Vec<u8> {
+pub fn record_by_time(at_ms: u64, request_id: &str) -> Vec<u8> {
     let mut k = Vec::with_capacity(2 + 8 + request_id.len());
-    k.extend_from_slice(SESSION_BY_TIME);
+    k.extend_from_slice(RECORD_BY_TIME);
     k.extend_from_slice(&at_ms.to_be_bytes());
     k.extend_from_slice(request_id.as_bytes());
     k

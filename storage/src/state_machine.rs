@@ -7,7 +7,7 @@ use std::sync::Arc;
 use openraft::storage::RaftStateMachine;
 use openraft::{EntryPayload, OptionalSend, RaftSnapshotBuilder};
 use raftcart_domain::{
-    apply_proposal, Changes, Outcome, Overlay, Proposals, Session, SESSION_TTL_MS,
+    apply_proposal, Changes, Outcome, Overlay, Proposals, RequestRecord, REQUEST_RECORD_TTL_MS,
 };
 use raftcart_types::codec;
 use raftcart_types::TypeConfig;
@@ -29,7 +29,7 @@ pub struct StateMachine {
     purge: Arc<Purge>,
     applied: Option<LogId>,
     membership: StoredMembership,
-    /// Sessions older than this were already swept (a cache, not state).
+    /// Request records older than this were already swept (a cache, not state).
     swept_until_ms: u64,
 }
 
@@ -114,9 +114,17 @@ impl StateMachine {
                 None => batch.delete_cf(self.cf(), key),
             }
         }
-        for (id, session) in &changes.sessions {
-            self.put(batch, &keys::prefixed(keys::SESSION, id), session)?;
-            batch.put_cf(self.cf(), keys::session_by_time(session.at_ms, id), []);
+        for (id, request_record) in &changes.request_records {
+            self.put(
+                batch,
+                &keys::prefixed(keys::REQUEST_RECORD, id),
+                request_record,
+            )?;
+            batch.put_cf(
+                self.cf(),
+                keys::record_by_time(request_record.at_ms, id),
+                [],
+            );
         }
         if let Some(clock) = changes.clock {
             self.put(batch, keys::CLOCK, &clock.ms)?;
@@ -127,17 +135,17 @@ impl StateMachine {
         Ok(())
     }
 
-    /// Deletes sessions that have expired. Only storage hygiene: whether a
-    /// session counts is decided on lookup by the domain, so replicas that
+    /// Deletes request records that have expired. Only storage hygiene: whether a
+    /// request record counts is decided on lookup by the domain, so replicas that
     /// sweep at different moments still answer alike.
-    fn sweep_sessions(&mut self, batch: &mut WriteBatch, clock_ms: u64) -> Result<()> {
-        let cutoff = clock_ms.saturating_sub(SESSION_TTL_MS);
+    fn sweep_request_records(&mut self, batch: &mut WriteBatch, clock_ms: u64) -> Result<()> {
+        let cutoff = clock_ms.saturating_sub(REQUEST_RECORD_TTL_MS);
         if cutoff <= self.swept_until_ms {
             return Ok(());
         }
         let view = StateView::new(self.db.clone());
-        let start = keys::session_by_time(self.swept_until_ms, "");
-        let end = keys::session_by_time(cutoff, "");
+        let start = keys::record_by_time(self.swept_until_ms, "");
+        let end = keys::record_by_time(cutoff, "");
         for item in self
             .db
             .iterator_cf(self.cf(), IteratorMode::From(&start, Direction::Forward))
@@ -149,11 +157,11 @@ impl StateMachine {
             let at_ms =
                 u64::from_be_bytes(key[2..10].try_into().expect("t/ keys hold 8 time bytes"));
             let id = String::from_utf8_lossy(&key[10..]).into_owned();
-            let session_key = keys::prefixed(keys::SESSION, &id);
-            // The id may have been used again since: keep the newer session.
-            let stored: Option<Session> = view.get(&session_key);
+            let record_key = keys::prefixed(keys::REQUEST_RECORD, &id);
+            // The id may have been used again since: keep the newer request record.
+            let stored: Option<RequestRecord> = view.get(&record_key);
             if stored.is_some_and(|s| s.at_ms == at_ms) {
-                batch.delete_cf(self.cf(), session_key);
+                batch.delete_cf(self.cf(), record_key);
             }
             batch.delete_cf(self.cf(), key);
         }
@@ -209,7 +217,7 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         // would make a restart apply the same entries again.
         let mut batch = WriteBatch::default();
         if let Some(clock) = changes.clock {
-            self.sweep_sessions(&mut batch, clock.ms)?;
+            self.sweep_request_records(&mut batch, clock.ms)?;
         }
         self.write_changes(&mut batch, &changes)?;
         self.put(&mut batch, keys::APPLIED, &last)?;

@@ -2,7 +2,7 @@
 
 use std::sync::{Arc, OnceLock};
 
-use raftcart_domain::{Item, LogClock, Order, Session, StateRead, User};
+use raftcart_domain::{Item, LogClock, Order, RequestRecord, StateRead, User};
 use raftcart_types::codec;
 use rocksdb::DB;
 use serde::de::DeserializeOwned;
@@ -94,8 +94,8 @@ macro_rules! read_records {
             fn order(&self, id: &str) -> Option<Order> {
                 self.get(&keys::prefixed(keys::ORDER, id))
             }
-            fn session(&self, request_id: &str) -> Option<Session> {
-                self.get(&keys::prefixed(keys::SESSION, request_id))
+            fn request_record(&self, request_id: &str) -> Option<RequestRecord> {
+                self.get(&keys::prefixed(keys::REQUEST_RECORD, request_id))
             }
             fn clock(&self) -> LogClock {
                 LogClock {

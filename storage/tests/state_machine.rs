@@ -6,7 +6,7 @@ use openraft::storage::RaftStateMachine;
 use std::path::Path;
 
 use openraft::{CommittedLeaderId, Entry, EntryPayload, LogId, RaftSnapshotBuilder, Snapshot};
-use raftcart_domain::{Command, Proposal, Proposals, Reply, StateRead, SESSION_TTL_MS};
+use raftcart_domain::{Command, Proposal, Proposals, Reply, StateRead, REQUEST_RECORD_TTL_MS};
 use raftcart_storage::{open, Backup, StateMachine, StateView};
 use raftcart_types::TypeConfig;
 
@@ -292,10 +292,10 @@ async fn damaged_after_first_entry(key: &[u8]) -> tempfile::TempDir {
 }
 
 /// A leader whose clock is hours behind stays leader for longer than the
-/// time to live: the sessions that expire meanwhile are deleted as honest
+/// time to live: the request records that expire meanwhile are deleted as honest
 /// time passes, instead of piling up until its clock catches up.
 #[tokio::test]
-async fn sessions_are_swept_under_a_leader_whose_clock_is_behind() {
+async fn request_records_are_swept_under_a_leader_whose_clock_is_behind() {
     const T0: u64 = 1_700_000_000_000;
     const EVERY_MS: u64 = 2_000;
     const BEHIND_MS: u64 = 3 * 3_600_000;
@@ -330,10 +330,10 @@ async fn sessions_are_swept_under_a_leader_whose_clock_is_behind() {
         sm.apply(batch.to_vec()).await.unwrap();
     }
     assert_eq!(view.user("0").unwrap().credit, 900);
-    let kept = Backup::capture(&view).unwrap().summary().sessions;
-    let within_ttl = SESSION_TTL_MS / EVERY_MS;
+    let kept = Backup::capture(&view).unwrap().summary().request_records;
+    let within_ttl = REQUEST_RECORD_TTL_MS / EVERY_MS;
     assert!(
         (within_ttl - 5..=within_ttl + 5).contains(&kept),
-        "{kept} sessions kept, about {within_ttl} are within the time to live"
+        "{kept} request records kept, about {within_ttl} are within the time to live"
     );
 }

@@ -2,9 +2,7 @@
 //! course's stock, payment and order tests, the older endpoints, and every
 //! bad-input rule (a clear 4xx with a JSON error, and nothing changed).
 
-mod common;
-
-use common::{credit, stock, Cluster};
+use crate::common::{credit, stock, Cluster};
 use reqwest::Method;
 use serde_json::Value;
 

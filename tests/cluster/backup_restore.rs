@@ -1,14 +1,12 @@
 //! `raftcart cluster snapshot`, `cluster backup` and `raftcart restore`
 //! against real clusters.
 
-mod common;
-
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use common::checkout_load::{self, CREDIT, ITEMS, STOCK, USERS};
-use common::{credit, raftcart, raftcart_in, stock, Cluster};
+use crate::common::checkout_load::{self, CREDIT, ITEMS, STOCK, USERS};
+use crate::common::{credit, raftcart, raftcart_in, stock, Cluster};
 use raftcart_storage::Backup;
 use serde_json::Value;
 

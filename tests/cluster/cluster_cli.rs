@@ -1,11 +1,9 @@
 //! `raftcart cluster ...` against a real cluster.
 
-mod common;
-
 use std::time::Duration;
 
-use common::checkout_load::{self, Fate};
-use common::{raftcart, Cluster};
+use crate::common::checkout_load::{self, Fate};
+use crate::common::{raftcart, Cluster};
 use nix::sys::signal::{kill, Signal};
 use reqwest::Method;
 use serde_json::Value;

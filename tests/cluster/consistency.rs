@@ -1,12 +1,10 @@
 //! The course's consistency workload and the stress data set, through the
 //! gateway of a real 3-node cluster.
 
-mod common;
-
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
-use common::{stock, Cluster};
+use crate::common::{stock, Cluster};
 use futures::stream::{self, StreamExt};
 use reqwest::Method;
 

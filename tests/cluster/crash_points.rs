@@ -10,14 +10,12 @@
 //! Build with `--features raftcart/failpoints`.
 #![cfg(feature = "failpoints")]
 
-mod common;
-
 use std::sync::atomic::{AtomicU16, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use common::checkout_load::{self, Fate};
-use common::Cluster;
+use crate::common::checkout_load::{self, Fate};
+use crate::common::Cluster;
 use raftcart_storage::{Backup, CRASH_POINTS};
 use serde_json::Value;
 

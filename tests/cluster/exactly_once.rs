@@ -4,11 +4,9 @@
 //! of the whole cluster, or on a node that learnt the first write only from
 //! a snapshot.
 
-mod common;
-
 use std::time::Duration;
 
-use common::{credit, stock, Cluster};
+use crate::common::{credit, stock, Cluster};
 use futures::future::join_all;
 use reqwest::Method;
 use serde_json::Value;
@@ -122,11 +120,11 @@ async fn writes_retried_across_a_leader_change_apply_once() {
     assert_eq!(credit(&c, "0").await, WRITES, "each write applied once");
 }
 
-/// Sessions live in the state machine's RocksDB and in its snapshots: a
+/// Request records live in the state machine's RocksDB and in its snapshots: a
 /// retry after a restart of every node, and a retry applied by a node that
 /// learnt the first write only from a snapshot, change nothing.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn sessions_survive_restarts_and_snapshot_installs() {
+async fn request_records_survive_restarts_and_snapshot_installs() {
     let mut c = Cluster::start(21800, &["--snapshot-every", "50"]).await;
     assert_eq!(c.post("/payment/batch_init/1/0").await.0, 200);
     let leader = c.wait_for_leader(Duration::from_secs(5)).await;

@@ -2,14 +2,12 @@
 //! power cut of the whole cluster. Nothing acknowledged may be lost, and
 //! nothing may apply twice. And a node whose storage fails stops.
 
-mod common;
-
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::checkout_load::{self, Fate};
-use common::{credit, Cluster};
+use crate::common::checkout_load::{self, Fate};
+use crate::common::{credit, Cluster};
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 
@@ -333,7 +331,7 @@ async fn a_node_whose_raft_stops_exits_and_says_why() {
         let (s, v) = c.post("/payment/create_user").await;
         assert_eq!(s, 200, "write {user}: {v}");
     }
-    common::wait_gone(&pid.to_string());
+    crate::common::wait_gone(&pid.to_string());
 
     let log = std::fs::read_to_string(c.data_dir().join("node3.log")).unwrap();
     assert!(log.contains("Error: Raft stopped"), "node 3's log: {log}");

@@ -4,11 +4,9 @@
 //! restarts, no such request changes anything, no bad input gets a 5xx,
 //! and the cluster still commits writes afterwards.
 
-mod common;
-
 use std::time::Duration;
 
-use common::Cluster;
+use crate::common::Cluster;
 use openraft::raft::{AppendEntriesRequest, InstallSnapshotRequest, VoteRequest};
 use openraft::{CommittedLeaderId, LogId, SnapshotMeta, Vote};
 use proptest::prelude::*;
@@ -62,7 +60,7 @@ async fn raft_post(url: &str, body: Vec<u8>, mac: Option<String>) -> (u16, Value
         .send()
         .await
         .unwrap_or_else(|e| panic!("{what}: the node did not answer: {e:?}"));
-    common::reply(resp).await
+    crate::common::reply(resp).await
 }
 
 fn assert_refused(what: &str, (status, body): (u16, Value), expected: &[u16]) {
@@ -298,7 +296,7 @@ async fn operator_routes_need_the_admin_token() {
     for node in 1..=3 {
         assert_eq!(voters(&c.status(node).await.unwrap()), before);
     }
-    assert_eq!(common::credit(&c, &user).await, 50);
+    assert_eq!(crate::common::credit(&c, &user).await, 50);
 
     // The read-only routes stay open; the operator's commands work with the
     // token `up` made.
@@ -310,7 +308,7 @@ async fn operator_routes_need_the_admin_token() {
     assert_eq!(out.lines().count(), 3, "{out}");
     // Without it, the command says what is missing.
     let (ok, _, err) =
-        common::raftcart(&["cluster", "remove", "--addr", &c.node_url(1), "--id", "2"]);
+        crate::common::raftcart(&["cluster", "remove", "--addr", &c.node_url(1), "--id", "2"]);
     assert!(!ok);
     assert!(err.contains("admin token"), "{err}");
     assert_eq!(voters(&c.status(1).await.unwrap()), before);

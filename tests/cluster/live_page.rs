@@ -2,13 +2,11 @@
 //! leader, throws no script error, and still works with a node down.
 //! Screenshots are left in the test's temp dir under the cargo target dir.
 
-mod common;
-
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
-use common::Cluster;
+use crate::common::Cluster;
 
 /// `RAFTCART_CHROMIUM`, else `chromium` on the PATH (scripts/prereqs.sh
 /// installs Debian's package).

@@ -3,12 +3,10 @@
 //! the request id: echoed to the client and logged on the leader when a
 //! follower forwards the request.
 
-mod common;
-
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
-use common::Cluster;
+use crate::common::Cluster;
 use prometheus_parse::{Sample, Scrape, Value as PValue};
 
 const CHECKOUT_ROUTE: &str = "/orders/checkout/:order_id";
