@@ -2,6 +2,7 @@
 
 mod api;
 mod cluster_cli;
+mod config;
 mod gateway;
 mod layout;
 mod metrics;
@@ -20,12 +21,12 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand};
 use raftcart_raft::peer_auth::PeerKey;
-use raftcart_raft::Batching;
 
-use crate::api::admin_auth::AdminToken;
+use crate::api::admin_token::AdminToken;
 use crate::cluster_cli::ClusterCmd;
+use crate::config::{flags_of, Tuning};
 use crate::layout::Layout;
 use crate::peers::Peer;
 use crate::restore::RestoreArgs;
@@ -67,13 +68,13 @@ struct UpArgs {
     data_dir: PathBuf,
     #[command(flatten)]
     layout: Layout,
+    /// Port of the gateway, on the layout's host.
     #[arg(long, default_value_t = 8000)]
     gateway_port: u16,
     /// Require the admin token for the read-only cluster routes too.
     #[arg(long, env = "RAFTCART_AUTH_READS")]
     auth_reads: bool,
-    /// Leave a node that exits down instead of restarting it (to watch the
-    /// others carry on without it).
+    /// Leave a node that exits down instead of restarting it.
     #[arg(long)]
     no_restart: bool,
     #[command(flatten)]
@@ -82,69 +83,9 @@ struct UpArgs {
     tuning: Tuning,
 }
 
-/// Timing and snapshot settings, shared by `node` and `up`.
-#[derive(Args, Clone)]
-struct Tuning {
-    /// How long a request waits for a leader before a 503.
-    #[arg(long, default_value_t = 5000, env = "RAFTCART_LEADER_WAIT_MS")]
-    leader_wait_ms: u64,
-    /// Also the deadline of every append-entries RPC (openraft 0.9): a
-    /// follower must persist and answer within it, or it never counts, and
-    /// the leader re-sends. With 100 ms, a busy 2-core machine missed it
-    /// now and then, and each miss stalled every write for up to 0.9 s.
-    /// Elections keep their 400-800 ms: longer ones (750-1500 ms) made
-    /// failover take 3.2-3.9 s.
-    #[arg(long, default_value_t = 200, env = "RAFTCART_HEARTBEAT_MS")]
-    heartbeat_ms: u64,
-    #[arg(long, default_value_t = 400, env = "RAFTCART_ELECTION_MIN_MS")]
-    election_min_ms: u64,
-    #[arg(long, default_value_t = 800, env = "RAFTCART_ELECTION_MAX_MS")]
-    election_max_ms: u64,
-    /// Take a snapshot (and purge the log) every this many entries. A
-    /// snapshot copies the whole state machine, so taking one costs the
-    /// same whatever the interval; etcd's default is also 100,000.
-    #[arg(long, default_value_t = 100_000, env = "RAFTCART_SNAPSHOT_EVERY")]
-    snapshot_every: u64,
-    /// The leader packs at most this many waiting writes into one log
-    /// entry; 1 turns batching off.
-    #[arg(
-        long,
-        default_value_t = Batching::default().writes_per_entry as u64,
-        env = "RAFTCART_WRITES_PER_ENTRY",
-        value_parser = clap::value_parser!(u64).range(1..=65_536)
-    )]
-    writes_per_entry: u64,
-    /// Log entries the leader keeps proposed but uncommitted at once.
-    #[arg(
-        long,
-        default_value_t = Batching::default().entries_in_flight as u64,
-        env = "RAFTCART_ENTRIES_IN_FLIGHT",
-        value_parser = clap::value_parser!(u64).range(1..=4096)
-    )]
-    entries_in_flight: u64,
-}
-
-impl Tuning {
-    fn to_args(&self) -> Vec<String> {
-        [
-            ("--leader-wait-ms", self.leader_wait_ms),
-            ("--heartbeat-ms", self.heartbeat_ms),
-            ("--election-min-ms", self.election_min_ms),
-            ("--election-max-ms", self.election_max_ms),
-            ("--snapshot-every", self.snapshot_every),
-            ("--writes-per-entry", self.writes_per_entry),
-            ("--entries-in-flight", self.entries_in_flight),
-        ]
-        .iter()
-        .flat_map(|(flag, v)| [flag.to_string(), v.to_string()])
-        .collect()
-    }
-}
-
 #[derive(Args)]
 struct NodeArgs {
-    /// This node's id: a number, or `hostname-ordinal` (host `name-N` is
-    /// node N+1, for Kubernetes StatefulSets).
+    /// This node's id: a number, or `hostname-ordinal` (host `name-N` is node N+1).
     #[arg(long, env = "RAFTCART_ID", value_parser = peers::parse_node_id)]
     id: u64,
     /// Client API address.
@@ -153,28 +94,22 @@ struct NodeArgs {
     /// Node-to-node (Raft) address.
     #[arg(long, env = "RAFTCART_RAFT_ADDR")]
     raft: SocketAddr,
+    /// Where this node keeps its database, snapshot and start count.
     #[arg(long, env = "RAFTCART_DATA_DIR")]
     data_dir: PathBuf,
-    /// A member of the initial cluster, ID@API_ADDR@RAFT_ADDR (repeat, or
-    /// comma-separate). Used by --init.
+    /// A member of the initial cluster, ID@API_ADDR@RAFT_ADDR (repeat or comma-separate; for --init).
     #[arg(long = "peer", env = "RAFTCART_PEERS", value_delimiter = ',')]
     peers: Vec<Peer>,
     /// Form the cluster from --peer if this node has no state yet.
     #[arg(long, env = "RAFTCART_INIT")]
     init: bool,
-    /// The cluster's peer key: a file holding a secret of at least 32 bytes
-    /// that every member holds. Node-to-node requests and answers carry a
-    /// MAC under it; a request without a valid one is refused. `raftcart
-    /// up` and `raftcart restore` create DATA_DIR/peer.key.
+    /// File holding the cluster's peer key (32+ bytes, the same on every member; docs/SECURITY.md).
     #[arg(long, env = "RAFTCART_PEER_KEY_FILE")]
     peer_key_file: PathBuf,
-    /// The token the operator routes (add-learner, promote, remove,
-    /// snapshot, backup) require as `Authorization: Bearer <token>`.
-    /// Without it those routes are refused.
+    /// File holding the admin token the operator routes require (none: they are refused).
     #[arg(long, env = "RAFTCART_ADMIN_TOKEN_FILE")]
     admin_token_file: Option<PathBuf>,
-    /// Require the admin token for the read-only cluster routes too
-    /// (/cluster/status, /cluster/node, /cluster/overview, /metrics, /ui).
+    /// Require the admin token for /cluster/status, /cluster/node, /cluster/overview, /metrics and /ui too.
     #[arg(long, env = "RAFTCART_AUTH_READS")]
     auth_reads: bool,
     #[command(flatten)]
@@ -185,6 +120,7 @@ struct NodeArgs {
 
 #[derive(Args)]
 struct GatewayArgs {
+    /// Address the gateway listens on.
     #[arg(long, default_value = "127.0.0.1:8000", env = "RAFTCART_GATEWAY_ADDR")]
     listen: SocketAddr,
     /// A node's API address, HOST:PORT (repeat, or comma-separate).
@@ -195,15 +131,12 @@ struct GatewayArgs {
         required = true
     )]
     backends: Vec<String>,
+    /// How long a request waits for a leader before it is answered 503.
     #[arg(long, default_value_t = 5000, env = "RAFTCART_LEADER_WAIT_MS")]
     leader_wait_ms: u64,
-    /// The admin token, for nodes run with --auth-reads: the gateway asks
-    /// them who leads.
+    /// File holding the admin token, for nodes run with --auth-reads.
     #[arg(long, env = "RAFTCART_ADMIN_TOKEN_FILE")]
     admin_token_file: Option<PathBuf>,
-    /// The gateway's own certificate and key, and the CA that signed the
-    /// nodes' certificates: it then listens with TLS and reaches the nodes
-    /// over https.
     #[command(flatten)]
     tls: TlsArgs,
 }
@@ -224,23 +157,31 @@ fn init_logging(json: bool) {
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let cli = Cli::parse();
+    let matches = Cli::command().get_matches();
+    let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
     init_logging(cli.log_json);
     match cli.command {
         Cmd::Up(a) => {
+            a.tuning.validate()?;
+            let given = matches
+                .subcommand_matches("up")
+                .expect("the up subcommand was parsed");
+            let mut node_args = flags_of::<Tuning>(given);
+            node_args.extend(flags_of::<TlsArgs>(given));
             up::run(up::UpConfig {
                 data_dir: a.data_dir,
                 layout: a.layout,
                 gateway_port: a.gateway_port,
-                node_args: a.tuning.to_args(),
+                node_args,
                 auth_reads: a.auth_reads,
                 restart: !a.no_restart,
                 tls: a.tls,
-                leader_wait: Duration::from_millis(a.tuning.leader_wait_ms),
+                leader_wait: a.tuning.leader_wait(),
             })
             .await
         }
         Cmd::Node(a) => {
+            a.tuning.validate()?;
             let peer_key = PeerKey::from_secret(&secrets::read(&a.peer_key_file, "peer key")?)
                 .map_err(|e| anyhow::anyhow!("{}: {e}", a.peer_key_file.display()))?;
             let admin_token = match &a.admin_token_file {
@@ -258,15 +199,7 @@ async fn main() -> anyhow::Result<()> {
                 admin_token,
                 auth_reads: a.auth_reads,
                 tls: a.tls.load()?,
-                leader_wait: Duration::from_millis(a.tuning.leader_wait_ms),
-                heartbeat_ms: a.tuning.heartbeat_ms,
-                election_min_ms: a.tuning.election_min_ms,
-                election_max_ms: a.tuning.election_max_ms,
-                snapshot_every: a.tuning.snapshot_every,
-                batching: Batching {
-                    writes_per_entry: a.tuning.writes_per_entry as usize,
-                    entries_in_flight: a.tuning.entries_in_flight as usize,
-                },
+                tuning: a.tuning,
             })
             .await
         }

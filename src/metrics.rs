@@ -8,8 +8,6 @@ use prometheus::{
     Encoder, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts,
     Registry, TextEncoder,
 };
-use raftcart_domain::{Outcome, Refusal, Reply};
-use raftcart_raft::ClusterError;
 use raftcart_types::Raft;
 
 pub struct Metrics {
@@ -23,20 +21,6 @@ pub struct Metrics {
     last_log_index: IntGauge,
     last_applied: IntGauge,
     replication_lag: IntGaugeVec,
-}
-
-/// The `outcome` label of `raftcart_checkouts_total`.
-pub fn checkout_outcome(result: &Result<Outcome, ClusterError>) -> &'static str {
-    match result {
-        Ok(Ok(Reply::CheckedOut {
-            already_paid: true, ..
-        })) => "already_paid",
-        Ok(Ok(_)) => "committed",
-        Ok(Err(Refusal::NoStock(_))) => "no_stock",
-        Ok(Err(Refusal::NoCredit(_))) => "no_credit",
-        Ok(Err(_)) => "refused",
-        Err(_) => "unavailable",
-    }
 }
 
 impl Metrics {

@@ -7,15 +7,15 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use openraft::SnapshotPolicy;
 use raftcart_raft::network::Network;
 use raftcart_raft::peer_auth::PeerKey;
 use raftcart_raft::peer_client::PeerClient;
-use raftcart_raft::{rpc_server, Batching, Executor, ExecutorConfig};
+use raftcart_raft::{rpc_server, Executor, ExecutorConfig};
 use raftcart_types::{NodeId, NodeInfo, Raft};
 
-use crate::api::admin_auth::AdminToken;
+use crate::api::admin_token::AdminToken;
 use crate::api::{self, AppState};
+use crate::config::Tuning;
 use crate::metrics::Metrics;
 use crate::peers::Peer;
 use crate::serve::{serve, Limits, CLIENT_IDLE};
@@ -32,35 +32,7 @@ pub struct NodeConfig {
     pub admin_token: Option<AdminToken>,
     pub auth_reads: bool,
     pub tls: Option<Tls>,
-    pub leader_wait: Duration,
-    pub heartbeat_ms: u64,
-    pub election_min_ms: u64,
-    pub election_max_ms: u64,
-    pub snapshot_every: u64,
-    pub batching: Batching,
-}
-
-fn raft_config(c: &NodeConfig) -> anyhow::Result<openraft::Config> {
-    let config = openraft::Config {
-        cluster_name: "raftcart".into(),
-        heartbeat_interval: c.heartbeat_ms,
-        election_timeout_min: c.election_min_ms,
-        election_timeout_max: c.election_max_ms,
-        snapshot_policy: SnapshotPolicy::LogsSinceLast(c.snapshot_every),
-        // Keep some log behind a snapshot so that a briefly lagging
-        // follower catches up from the log rather than a full snapshot.
-        max_in_snapshot_log_to_keep: c.snapshot_every.min(1000),
-        // openraft's 200 ms covers sending a snapshot chunk and, for the
-        // last one, installing the whole snapshot (a synced rewrite of the
-        // state machine). On a loaded machine that takes longer; the leader
-        // then drops the request, the follower's install is wasted, and
-        // the leader starts over, for ever: a new member never catches up.
-        install_snapshot_timeout: 5000,
-        // Keeps every append under the peer port's body limit.
-        max_payload_entries: rpc_server::MAX_APPEND_ENTRIES,
-        ..Default::default()
-    };
-    Ok(config.validate()?)
+    pub tuning: Tuning,
 }
 
 pub async fn run(mut c: NodeConfig) -> anyhow::Result<()> {
@@ -74,7 +46,7 @@ pub async fn run(mut c: NodeConfig) -> anyhow::Result<()> {
     );
     let raft = Raft::new(
         c.id,
-        Arc::new(raft_config(&c)?),
+        Arc::new(c.tuning.raft_config()?),
         Network::new(peers.clone()),
         log,
         sm,
@@ -87,8 +59,8 @@ pub async fn run(mut c: NodeConfig) -> anyhow::Result<()> {
         Arc::new(view.clone()),
         peers,
         ExecutorConfig {
-            leader_wait: c.leader_wait,
-            batching: c.batching,
+            leader_wait: c.tuning.leader_wait(),
+            batching: c.tuning.batching(),
         },
     ));
 

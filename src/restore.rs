@@ -22,12 +22,10 @@ pub struct RestoreArgs {
     /// Where the new cluster keeps its data: node N's in DIR/nodeN.
     #[arg(long)]
     data_dir: PathBuf,
-    /// The new cluster's addresses, as `raftcart up` lays them out...
+    /// The new cluster's addresses, as `raftcart up` lays them out.
     #[command(flatten)]
     layout: Layout,
-    /// ...or the members of the new cluster, ID@API_ADDR@RAFT_ADDR (repeat,
-    /// or comma-separate), for nodes run with `raftcart node`. Replaces the
-    /// layout flags.
+    /// Or the new cluster's members, ID@API_ADDR@RAFT_ADDR, for nodes run by hand (replaces the layout).
     #[arg(long = "peer", value_delimiter = ',')]
     peers: Vec<Peer>,
 }

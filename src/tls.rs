@@ -17,17 +17,13 @@ use rustls::{ClientConfig, RootCertStore, ServerConfig};
 
 #[derive(Args, Clone, Debug, Default)]
 pub struct TlsArgs {
-    /// This node's certificate chain (PEM). With --tls-key and --tls-ca,
-    /// the API and Raft ports speak TLS. The certificate must name the
-    /// host of every address other members and clients use for this node
-    /// (a DNS name or IP address in its subject alternative names).
+    /// Certificate chain (PEM) naming this host; with --tls-key and --tls-ca, every port speaks TLS.
     #[arg(long, env = "RAFTCART_TLS_CERT", requires_all = ["tls_key", "tls_ca"])]
     pub tls_cert: Option<PathBuf>,
     /// This node's private key (PEM).
     #[arg(long, env = "RAFTCART_TLS_KEY", requires_all = ["tls_cert", "tls_ca"])]
     pub tls_key: Option<PathBuf>,
-    /// The CA certificate(s) (PEM) that signed the members' certificates:
-    /// peers must present a certificate it signed.
+    /// CA certificate(s) (PEM) that signed the members' certificates.
     #[arg(long, env = "RAFTCART_TLS_CA", requires_all = ["tls_cert", "tls_key"])]
     pub tls_ca: Option<PathBuf>,
 }
@@ -40,21 +36,6 @@ impl TlsArgs {
             (None, None, None) => Ok(None),
             _ => bail!("TLS needs all three of --tls-cert, --tls-key and --tls-ca"),
         }
-    }
-
-    /// The same flags, for a child process.
-    pub fn to_args(&self) -> Vec<String> {
-        let mut args = Vec::new();
-        for (flag, path) in [
-            ("--tls-cert", &self.tls_cert),
-            ("--tls-key", &self.tls_key),
-            ("--tls-ca", &self.tls_ca),
-        ] {
-            if let Some(path) = path {
-                args.extend([flag.to_string(), path.display().to_string()]);
-            }
-        }
-        args
     }
 }
 

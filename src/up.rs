@@ -25,7 +25,7 @@ pub struct UpConfig {
     pub data_dir: PathBuf,
     pub layout: Layout,
     pub gateway_port: u16,
-    /// Extra flags passed to every `raftcart node`.
+    /// The settings `up` was given (timing, TLS), passed to every `raftcart node`.
     pub node_args: Vec<String>,
     /// Require the admin token for the read-only cluster routes too.
     pub auth_reads: bool,
@@ -53,7 +53,6 @@ pub async fn run(c: UpConfig) -> anyhow::Result<()> {
     if c.auth_reads {
         node_args.push("--auth-reads".into());
     }
-    node_args.extend(c.tls.to_args());
     let tls = c.tls.load()?;
     let scheme = if tls.is_some() { "https" } else { "http" };
 

@@ -7,43 +7,10 @@ use axum::extract::{Request, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use ring::digest::{digest, SHA256};
 
+use super::admin_token::AdminToken;
 use super::error::ApiError;
-use super::AppState;
-
-/// The token operators present. Kept as its SHA-256 so that comparing
-/// takes the same time whatever the presented token looks like.
-pub struct AdminToken {
-    digest: [u8; 32],
-}
-
-impl AdminToken {
-    pub fn new(secret: &[u8]) -> AdminToken {
-        AdminToken {
-            digest: sha256(secret),
-        }
-    }
-
-    fn matches(&self, presented: &[u8]) -> bool {
-        let presented = sha256(presented);
-        // Constant time: every byte is compared whatever the first
-        // difference.
-        let diff = self
-            .digest
-            .iter()
-            .zip(presented.iter())
-            .fold(0u8, |acc, (a, b)| acc | (a ^ b));
-        std::hint::black_box(diff) == 0
-    }
-}
-
-fn sha256(bytes: &[u8]) -> [u8; 32] {
-    digest(&SHA256, bytes)
-        .as_ref()
-        .try_into()
-        .expect("SHA-256 is 32 bytes")
-}
+use super::state::AppState;
 
 /// Whether `headers` carry the admin token; the refusal otherwise.
 pub fn check(token: Option<&AdminToken>, headers: &HeaderMap) -> Result<(), ApiError> {

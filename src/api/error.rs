@@ -61,6 +61,30 @@ impl From<ClusterError> for ApiError {
     }
 }
 
+/// Why a write got no reply. One enum, so that a caller that cares which
+/// (the checkout metric) can tell, and every other caller maps it to an
+/// HTTP answer with `?`.
+#[derive(Debug)]
+pub enum WriteError {
+    /// Refused before reaching Raft (a malformed Idempotency-Key).
+    BadRequest(ApiError),
+    /// Refused by the state machine; nothing changed.
+    Refused(Refusal),
+    /// No leader served it in time; its fate is unknown, and a retry with
+    /// the same key is safe.
+    Unavailable(ClusterError),
+}
+
+impl From<WriteError> for ApiError {
+    fn from(e: WriteError) -> Self {
+        match e {
+            WriteError::BadRequest(e) => e,
+            WriteError::Refused(r) => r.into(),
+            WriteError::Unavailable(e) => e.into(),
+        }
+    }
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         (self.status, Json(json!({ "error": self.message }))).into_response()

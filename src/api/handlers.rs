@@ -3,14 +3,12 @@
 use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::response::Response;
-use raftcart_domain::{Command, Outcome, Query};
-use raftcart_raft::ClusterError;
+use raftcart_domain::{Command, Query, Refusal, Reply};
 
-use super::error::ApiError;
+use super::error::{ApiError, WriteError};
 use super::params::{Params, ReadConsistency, MAX_ID_LEN};
-use super::reply::respond;
-use super::AppState;
-use crate::metrics::checkout_outcome;
+use super::reply::{reply_json, respond};
+use super::state::AppState;
 
 pub const IDEMPOTENCY_KEY: &str = "idempotency-key";
 
@@ -37,19 +35,22 @@ fn request_id(headers: &HeaderMap) -> Result<String, ApiError> {
 }
 
 async fn write(state: &AppState, headers: &HeaderMap, command: Command) -> ApiResult {
-    respond(propose(state, headers, command).await??)
+    Ok(reply_json(propose(state, headers, command).await?))
 }
 
-/// Runs a write through Raft; the outer error is a bad request, the inner
-/// one a cluster without a leader.
+/// Runs a write through Raft.
 async fn propose(
     state: &AppState,
     headers: &HeaderMap,
     command: Command,
-) -> Result<Result<Outcome, ClusterError>, ApiError> {
-    let id = request_id(headers)?;
+) -> Result<Reply, WriteError> {
+    let id = request_id(headers).map_err(WriteError::BadRequest)?;
     tracing::debug!(idempotency = %id, command = command.name(), "write");
-    Ok(state.executor.write(id, command).await)
+    match state.executor.write(id, command).await {
+        Ok(Ok(reply)) => Ok(reply),
+        Ok(Err(refusal)) => Err(WriteError::Refused(refusal)),
+        Err(e) => Err(WriteError::Unavailable(e)),
+    }
 }
 
 async fn read(state: &AppState, consistency: ReadConsistency, query: Query) -> ApiResult {
@@ -236,9 +237,23 @@ pub async fn checkout(State(s): State<AppState>, headers: HeaderMap, p: Params) 
     let command = Command::Checkout {
         order_id: p.id(0, "order_id")?,
     };
-    let result = propose(&s, &headers, command).await?;
+    let result = propose(&s, &headers, command).await;
     s.metrics.count_checkout(checkout_outcome(&result));
-    respond(result?)
+    Ok(reply_json(result?))
+}
+
+/// The `outcome` label of `raftcart_checkouts_total`.
+pub fn checkout_outcome(result: &Result<Reply, WriteError>) -> &'static str {
+    match result {
+        Ok(Reply::CheckedOut {
+            already_paid: true, ..
+        }) => "already_paid",
+        Ok(_) => "committed",
+        Err(WriteError::Refused(Refusal::NoStock(_))) => "no_stock",
+        Err(WriteError::Refused(Refusal::NoCredit(_))) => "no_credit",
+        Err(WriteError::Refused(_) | WriteError::BadRequest(_)) => "refused",
+        Err(WriteError::Unavailable(_)) => "unavailable",
+    }
 }
 
 pub async fn batch_init_orders(

@@ -4,53 +4,23 @@
 //! Each handler reads its path, builds one command or query, and hands it
 //! to the executor, which runs it on the leader (forwarding if need be).
 
-pub mod admin_auth;
+mod admin_auth;
+pub mod admin_token;
 mod cluster;
 #[cfg(feature = "failpoints")]
 mod debug;
 mod error;
 mod handlers;
-mod observe;
+mod live_page;
 mod params;
 mod reply;
-
-use std::sync::Arc;
+mod request_tracking;
+mod state;
 
 use axum::routing::{get, post};
 use axum::{middleware, Router};
-use raftcart_raft::Executor;
-use raftcart_storage::StateView;
 
-use crate::metrics::Metrics;
-use admin_auth::AdminToken;
-
-#[derive(Clone)]
-pub struct AppState {
-    pub executor: Arc<Executor>,
-    /// This node's state machine, for backups.
-    pub view: StateView,
-    pub metrics: Arc<Metrics>,
-    /// For the live page's calls to the other members.
-    pub http: reqwest::Client,
-    /// The admin token the operator routes require; without one they are
-    /// refused.
-    pub admin: Option<Arc<AdminToken>>,
-    /// Whether the read-only cluster routes require the token too.
-    pub auth_reads: bool,
-    /// "https" when the members' API ports speak TLS, else "http".
-    pub scheme: &'static str,
-    /// How many times this node has started on its data dir.
-    pub starts: u64,
-}
-
-impl AppState {
-    /// This node's view of the cluster, as `/cluster/status` shows it.
-    pub fn status(&self) -> raftcart_raft::ClusterStatus {
-        let mut status = raftcart_raft::status::cluster_status(self.executor.raft());
-        status.starts = self.starts;
-        status
-    }
-}
+pub use state::AppState;
 
 pub fn router(state: AppState) -> Router {
     use handlers::*;
@@ -103,7 +73,7 @@ pub fn router(state: AppState) -> Router {
         .method_not_allowed_fallback(error::wrong_method)
         .layer(middleware::from_fn_with_state(
             state.clone(),
-            observe::track,
+            request_tracking::track,
         ))
         .with_state(state)
 }
@@ -133,7 +103,7 @@ fn operator_routes(state: &AppState) -> Router<AppState> {
 /// What shows the cluster without changing it: open unless `--auth-reads`.
 fn read_only_routes(state: &AppState) -> Router<AppState> {
     use cluster::*;
-    use observe::*;
+    use live_page::*;
     Router::new()
         .route("/cluster/status", get(cluster_status))
         .route("/cluster/node", get(node_stats))

@@ -41,7 +41,10 @@ pub fn body(reply: Reply) -> Value {
     }
 }
 
+pub fn reply_json(reply: Reply) -> Response {
+    Json(body(reply)).into_response()
+}
+
 pub fn respond(outcome: Outcome) -> Result<Response, ApiError> {
-    let reply = outcome?;
-    Ok(Json(body(reply)).into_response())
+    Ok(reply_json(outcome?))
 }

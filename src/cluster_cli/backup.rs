@@ -9,7 +9,7 @@ use std::time::Duration;
 use anyhow::{bail, Context};
 use raftcart_storage::Backup;
 
-use super::Target;
+use super::target::Target;
 
 pub async fn to_file(target: &Target, out: &Path, json: bool) -> anyhow::Result<()> {
     // Copying the whole state machine can take a while on a big store.

@@ -7,7 +7,7 @@ use anyhow::{bail, Context};
 use raftcart_raft::ClusterStatus;
 use serde::Serialize;
 
-use super::Target;
+use super::target::Target;
 
 #[derive(Debug, Serialize)]
 pub struct MemberReport {

@@ -16,15 +16,13 @@ pub struct Target {
     /// Any node's API address.
     #[arg(long, default_value = "http://127.0.0.1:8001", env = "RAFTCART_ADDR")]
     pub addr: String,
-    /// A file holding the admin token (else RAFTCART_ADMIN_TOKEN, else
-    /// DATA_DIR/admin.token).
+    /// File holding the admin token (else RAFTCART_ADMIN_TOKEN, else DATA_DIR/admin.token).
     #[arg(long, env = "RAFTCART_ADMIN_TOKEN_FILE")]
     pub token_file: Option<PathBuf>,
     /// The data dir of `raftcart up`, where it keeps admin.token.
     #[arg(long, default_value = "./data", env = "RAFTCART_DATA_DIR")]
     pub data_dir: PathBuf,
-    /// The CA certificate (PEM) that signed the nodes' certificates: the
-    /// nodes are then reached over https.
+    /// CA certificate (PEM) that signed the nodes' certificates: reach them over https.
     #[arg(long, env = "RAFTCART_TLS_CA")]
     pub tls_ca: Option<PathBuf>,
 }
