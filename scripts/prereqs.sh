@@ -9,7 +9,7 @@ command -v clang >/dev/null 2>&1 || need_apt+=(clang)
 # package) at build time.
 ls /usr/lib/llvm-*/lib/libclang.so >/dev/null 2>&1 || need_apt+=(libclang-dev)
 command -v cc >/dev/null 2>&1 || need_apt+=(build-essential)
-# The live page's browser test (tests/live_page.rs) drives headless Chromium.
+# The live page's browser test (tests/cluster/live_page.rs) drives headless Chromium.
 command -v chromium >/dev/null 2>&1 || need_apt+=(chromium)
 if [ ${#need_apt[@]} -gt 0 ]; then
     echo "installing: ${need_apt[*]}"

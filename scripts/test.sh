@@ -10,13 +10,15 @@ cd "$(dirname "$0")/.."
 step() { echo; echo "=== $* ==="; }
 
 # One build for everything: the tests, jepsen and the deploy test all use
-# the debug binary with the crash points compiled in (tests/crash_points.rs,
+# the debug binary with the crash points compiled in (tests/cluster/crash_points.rs,
 # jepsen's crash-point nemesis). Release builds (scripts/run.sh,
 # deploy/build-image.sh) leave them out.
 features=(--features raftcart/failpoints)
 
-step "cargo fmt --check"
+step "cargo fmt --check; no import cycle between modules; every doc link resolves"
 cargo fmt --all -- --check
+python3 scripts/module_cycles.py
+python3 scripts/doc_links.py
 step "cargo build (every test target)"
 cargo test --workspace "${features[@]}" --no-run
 step "cargo clippy -D warnings"
@@ -24,15 +26,14 @@ step "cargo clippy -D warnings"
 # build's, which would compile RocksDB's C++ (most of a cold run) a second
 # time: point it at the library the test build just made instead.
 rocksdb_lib=$(ls -td "$CARGO_TARGET_DIR"/debug/build/librocksdb-sys-*/out/librocksdb.a 2>/dev/null | head -1 || true)
-if [ -n "$rocksdb_lib" ]; then
-    ROCKSDB_LIB_DIR=$(dirname "$rocksdb_lib") ROCKSDB_STATIC=1 \
-        cargo clippy --workspace --all-targets "${features[@]}" -- -D warnings
-else
-    cargo clippy --workspace --all-targets "${features[@]}" -- -D warnings
-fi
+rocksdb_env=()
+[ -n "$rocksdb_lib" ] && rocksdb_env=(ROCKSDB_LIB_DIR="$(dirname "$rocksdb_lib")" ROCKSDB_STATIC=1)
+env "${rocksdb_env[@]}" cargo clippy --workspace --all-targets "${features[@]}" -- -D warnings
+step "cargo doc (warnings are errors)"
+env "${rocksdb_env[@]}" RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps "${features[@]}"
 step "cargo test (unit, property, storage suite, clusters, crash points, fuzzing)"
-# tests/crash_points.rs runs each crash point once here; CRASH_POINT_RUNS=10
-# for more.
+# tests/cluster/crash_points.rs runs each crash point once here;
+# CRASH_POINT_RUNS=10 for more.
 cargo test --workspace "${features[@]}"
 step "locust pacing unit tests"
 (cd locust && python3 -m unittest test_pacing)
