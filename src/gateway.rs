@@ -1,12 +1,14 @@
 //! The front door of `raftcart up` (port 8000): sends each request to a
 //! live node, the leader when it is known, and moves on to another node
-//! when one is down or has no leader.
+//! when one is down or has no leader. It starts from the addresses it is
+//! given and then follows the cluster's membership as the leader reports
+//! it, so that nodes added later are reached and removed ones are not.
 //!
 //! Writes get an `Idempotency-Key` here when the client sent none, so that
 //! trying a second node after a cut connection can never apply twice.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
@@ -22,17 +24,17 @@ use serde_json::json;
 use crate::serve::CLIENT_IDLE;
 use crate::tls::Tls;
 
-const NO_LEADER: usize = usize::MAX;
 const MAX_BODY: usize = 1024 * 1024;
 
 pub struct Gateway {
-    /// Node API addresses, HOST:PORT.
-    backends: Vec<String>,
+    /// Node API addresses, HOST:PORT: the members as the leader last
+    /// reported them, or the addresses given at start.
+    backends: RwLock<Arc<Vec<String>>>,
     /// "https" when the nodes speak TLS.
     scheme: &'static str,
     http: reqwest::Client,
-    /// Index into `backends` of the leader, or NO_LEADER.
-    leader: tokio::sync::watch::Sender<usize>,
+    /// The leader's API address, when known.
+    leader: tokio::sync::watch::Sender<Option<String>>,
     next: AtomicUsize,
     /// How long one client request may keep trying nodes.
     wait: Duration,
@@ -62,9 +64,9 @@ impl Gateway {
             .context("building the gateway's HTTP client")?;
         Ok(Arc::new(Gateway {
             scheme: if tls.is_some() { "https" } else { "http" },
-            backends,
+            backends: RwLock::new(Arc::new(backends)),
             http,
-            leader: tokio::sync::watch::Sender::new(NO_LEADER),
+            leader: tokio::sync::watch::Sender::new(None),
             next: AtomicUsize::new(0),
             wait,
             status_token,
@@ -75,40 +77,50 @@ impl Gateway {
         Router::new().fallback(proxy).with_state(self.clone())
     }
 
-    /// Learns who leads, so requests skip the forwarding hop. Asks every
-    /// node at once and acts on each answer as it comes, believing the
-    /// highest term seen, so a frozen or deposed leader neither delays nor
-    /// misleads it. Runs until the process ends.
+    fn backends(&self) -> Arc<Vec<String>> {
+        self.backends.read().expect("never poisoned").clone()
+    }
+
+    /// Learns who leads, so requests skip the forwarding hop, and which
+    /// nodes are members. Asks every node at once and acts on each answer
+    /// as it comes, believing the highest term seen, so a frozen or deposed
+    /// leader neither delays nor misleads it. Runs until the process ends.
     pub async fn track_leader(self: Arc<Self>) {
         let mut best_term = 0;
         loop {
-            let mut views: FuturesUnordered<_> = self
-                .backends
-                .iter()
-                .map(|b| self.leader_seen_by(b))
-                .collect();
+            let backends = self.backends();
+            let mut views: FuturesUnordered<_> = backends.iter().map(|b| self.view_of(b)).collect();
             while let Some(view) = views.next().await {
-                let Some((term, leader)) = view else { continue };
-                if term < best_term {
+                let Some(view) = view else { continue };
+                if view.term < best_term {
                     continue;
                 }
-                let found = leader
-                    .and_then(|addr| self.backends.iter().position(|b| *b == addr))
-                    .unwrap_or(NO_LEADER);
                 // In the newest term a node that knows the leader beats one
                 // that does not know it yet.
-                if term > best_term || found != NO_LEADER {
-                    best_term = term;
+                if view.term > best_term || view.leader.is_some() {
+                    best_term = view.term;
+                    let found = view.leader;
                     self.leader
-                        .send_if_modified(|l| std::mem::replace(l, found) != found);
+                        .send_if_modified(|l| std::mem::replace(l, found.clone()) != found);
+                }
+                // The leader's own membership is the newest a node can
+                // report: follow it, never an empty one.
+                if let Some(members) = view.members_if_leader {
+                    if !members.is_empty() && view.term >= best_term {
+                        let mut current = self.backends.write().expect("never poisoned");
+                        if **current != members {
+                            tracing::info!(?members, "gateway: the cluster's members changed");
+                            *current = Arc::new(members);
+                        }
+                    }
                 }
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
     }
 
-    /// (term, leader's API address if it knows one) as one node sees it.
-    async fn leader_seen_by(&self, backend: &str) -> Option<(u64, Option<String>)> {
+    /// What one node says of the cluster.
+    async fn view_of(&self, backend: &str) -> Option<NodeView> {
         let mut req = self
             .http
             .get(format!("{}://{backend}/cluster/status", self.scheme));
@@ -120,19 +132,34 @@ impl Gateway {
         let leader = status.leader_id.and_then(|leader| {
             status
                 .members
-                .into_iter()
+                .iter()
                 .find(|m| m.id == leader)
-                .map(|m| m.api_addr)
+                .map(|m| m.api_addr.clone())
         });
-        Some((status.term, leader))
+        let is_leader = status.leader_id == Some(status.node_id);
+        Some(NodeView {
+            term: status.term,
+            leader,
+            members_if_leader: is_leader
+                .then(|| status.members.into_iter().map(|m| m.api_addr).collect()),
+        })
     }
 
-    fn first_choice(&self) -> usize {
-        match *self.leader.borrow() {
-            NO_LEADER => self.next.fetch_add(1, Ordering::Relaxed) % self.backends.len(),
-            leader => leader,
-        }
+    /// The leader if known, else the next member in turn.
+    fn first_choice(&self, backends: &[String]) -> usize {
+        let leader = self.leader.borrow().clone();
+        leader
+            .and_then(|l| backends.iter().position(|b| *b == l))
+            .unwrap_or_else(|| self.next.fetch_add(1, Ordering::Relaxed) % backends.len())
     }
+}
+
+struct NodeView {
+    term: u64,
+    /// The leader's API address, if the node knows one.
+    leader: Option<String>,
+    /// The members' API addresses, when the node is the leader.
+    members_if_leader: Option<Vec<String>>,
 }
 
 /// Whether the gateway passes requests for `path` on: the shop's routes and
@@ -155,8 +182,8 @@ async fn proxy(State(gw): State<Arc<Gateway>>, req: Request) -> Response {
         .path_and_query()
         .map(|p| p.as_str().to_string())
         .unwrap_or_else(|| "/".into());
-    // Any backend will do to see the path as reqwest will send it.
-    let normalised = reqwest::Url::parse(&format!("http://{}{path}", gw.backends[0]));
+    // Any host will do to see the path as reqwest will send it.
+    let normalised = reqwest::Url::parse(&format!("http://raftcart{path}"));
     if !normalised.is_ok_and(|url| is_served(url.path())) {
         return match parts.headers.contains_key("authorization") {
             false => error(
@@ -201,7 +228,8 @@ async fn proxy(State(gw): State<Arc<Gateway>>, req: Request) -> Response {
     }
 
     let deadline = Instant::now() + gw.wait;
-    let mut idx = gw.first_choice();
+    let mut backends = gw.backends();
+    let mut idx = gw.first_choice(&backends);
     let mut last_problem = String::from("no node answered");
     let mut tried_in_round = 0;
     loop {
@@ -212,7 +240,7 @@ async fn proxy(State(gw): State<Arc<Gateway>>, req: Request) -> Response {
                 format!("no node could serve the request: {last_problem}"),
             );
         }
-        let backend = &gw.backends[idx];
+        let backend = &backends[idx];
         let sent = gw
             .http
             .request(
@@ -227,11 +255,11 @@ async fn proxy(State(gw): State<Arc<Gateway>>, req: Request) -> Response {
         // another node becomes leader meanwhile, go there instead. Safe to
         // abandon: a write carries an idempotency key.
         let mut leader = gw.leader.subscribe();
-        let seen = *leader.borrow_and_update();
+        let seen = leader.borrow_and_update().clone();
         // (The watch's guard is not Send: drop it inside.)
         let moved = async {
             let _ = leader
-                .wait_for(|l| *l != seen && *l != NO_LEADER && *l != idx)
+                .wait_for(|l| *l != seen && l.is_some() && l.as_ref() != Some(backend))
                 .await
                 .is_ok();
         };
@@ -248,14 +276,17 @@ async fn proxy(State(gw): State<Arc<Gateway>>, req: Request) -> Response {
             },
             _ = moved => {
                 last_problem = format!("{backend} stopped leading");
-                idx = gw.first_choice();
+                backends = gw.backends();
+                idx = gw.first_choice(&backends);
                 tried_in_round = 0;
                 continue;
             }
         }
-        idx = (idx + 1) % gw.backends.len();
+        idx = (idx + 1) % backends.len();
         tried_in_round += 1;
-        if tried_in_round >= gw.backends.len() {
+        if tried_in_round >= backends.len() {
+            backends = gw.backends();
+            idx %= backends.len();
             tried_in_round = 0;
             tokio::time::sleep(Duration::from_millis(50).min(remaining)).await;
         }
