@@ -10,7 +10,7 @@ use anyhow::Context;
 use raftcart_raft::network::Network;
 use raftcart_raft::peer_auth::PeerKey;
 use raftcart_raft::peer_client::PeerClient;
-use raftcart_raft::{rpc_server, Executor, ExecutorConfig};
+use raftcart_raft::{rpc_server, Attempt, Executor, ExecutorConfig};
 use raftcart_types::{NodeId, NodeInfo, Raft};
 
 use crate::api::admin_token::AdminToken;
@@ -19,6 +19,7 @@ use crate::config::Tuning;
 use crate::metrics::Metrics;
 use crate::peers::Peer;
 use crate::serve::{serve, Limits, CLIENT_IDLE};
+use crate::signals::StopSignal;
 use crate::tls::Tls;
 
 pub struct NodeConfig {
@@ -44,15 +45,26 @@ pub async fn run(mut c: NodeConfig) -> anyhow::Result<()> {
         c.tls.is_some(),
         c.peer_key.clone(),
     );
-    let raft = Raft::new(
-        c.id,
-        Arc::new(c.tuning.raft_config()?),
-        Network::new(peers.clone()),
-        log,
-        sm,
-    )
-    .await
-    .context("starting Raft")?;
+    // openraft's core, its replication and the peer server run on threads
+    // of their own: a flood of client requests on the API's threads cannot
+    // then hold a heartbeat or an append past openraft's deadline, which
+    // would cost a needless election.
+    let raft_runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .thread_name("raft")
+        .enable_all()
+        .build()
+        .context("starting Raft's threads")?;
+    let raft = raft_runtime
+        .spawn(Raft::new(
+            c.id,
+            Arc::new(c.tuning.raft_config()?),
+            Network::new(peers.clone()),
+            log,
+            sm,
+        ))
+        .await?
+        .context("starting Raft")?;
     let executor = Arc::new(Executor::new(
         c.id,
         raft.clone(),
@@ -64,8 +76,9 @@ pub async fn run(mut c: NodeConfig) -> anyhow::Result<()> {
         },
     ));
 
-    let raft_listener = tokio::net::TcpListener::bind(c.raft_addr)
-        .await
+    let raft_listener = raft_runtime
+        .spawn(tokio::net::TcpListener::bind(c.raft_addr))
+        .await?
         .with_context(|| format!("binding the Raft address {}", c.raft_addr))?;
     let api_listener = tokio::net::TcpListener::bind(c.api_addr)
         .await
@@ -81,7 +94,7 @@ pub async fn run(mut c: NodeConfig) -> anyhow::Result<()> {
         Some(tls) => (Some(tls.peer_server()?), Some(tls.api_server()?)),
         None => (None, None),
     };
-    let raft_server = tokio::spawn(serve(
+    let raft_server = raft_runtime.spawn(serve(
         raft_listener,
         rpc_server::router(executor.clone(), c.peer_key.clone()),
         peer_tls,
@@ -111,7 +124,12 @@ pub async fn run(mut c: NodeConfig) -> anyhow::Result<()> {
     }
 
     let fatal = tokio::select! {
-        _ = crate::signals::terminated() => None,
+        signal = crate::signals::stop_signal() => {
+            if signal == StopSignal::Terminate {
+                hand_over_leadership(&executor).await;
+            }
+            None
+        }
         fatal = raft_stopped(&raft) => Some(fatal),
     };
     tracing::info!(id = c.id, "stopping");
@@ -122,11 +140,29 @@ pub async fn run(mut c: NodeConfig) -> anyhow::Result<()> {
     })
     .await;
     raft.shutdown().await.ok();
+    raft_runtime.shutdown_background();
     match fatal {
         // Exiting (rather than serving HTTP with a dead Raft) lets the
         // supervisor restart the node, which recovers from its data dir.
         Some(fatal) => Err(anyhow::anyhow!("Raft stopped: {fatal}")),
         None => Ok(()),
+    }
+}
+
+/// A leader asked to stop hands its leadership to a caught-up voter
+/// while it still serves, so that a planned restart costs clients no
+/// election. Once, bounded: a cluster stopping as a whole has no one to
+/// hand over to.
+async fn hand_over_leadership(executor: &Executor) {
+    let raft = executor.raft();
+    let me = raft.metrics().borrow().id;
+    if raft.current_leader().await != Some(me) {
+        return;
+    }
+    let op = raftcart_raft::Op::TransferLeader { to: None };
+    match executor.run_here(&op, Duration::from_secs(5)).await {
+        Attempt::Done(Ok(reply)) => tracing::info!(?reply, "leadership handed over"),
+        other => tracing::info!(?other, "leadership not handed over"),
     }
 }
 

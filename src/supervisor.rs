@@ -72,7 +72,9 @@ impl Supervisor {
         })
     }
 
-    /// SIGTERM every node, then SIGKILL those still running after 5 s.
+    /// SIGINT every node (stop now: the cluster stops as a whole, so a
+    /// leader has no one to hand over to), then SIGKILL those still
+    /// running after 5 s.
     pub async fn stop(self) {
         let _ = self.stopping.send(true);
         let signal_all = |signal| {
@@ -83,7 +85,7 @@ impl Supervisor {
                 }
             }
         };
-        signal_all(Signal::SIGTERM);
+        signal_all(Signal::SIGINT);
         let all = futures::future::join_all(self.tasks);
         tokio::pin!(all);
         if tokio::time::timeout(Duration::from_secs(5), &mut all)

@@ -309,9 +309,29 @@ class CrashPoint(Nemesis):
               + ("reached" if crashed else "not reached in the window: SIGKILLed"), flush=True)
 
 
+class TransferLeader(Nemesis):
+    """Moves the leadership on demand: to a random voter, or to the most
+    caught-up one. Healing is nothing: the cluster stays whole."""
+    name = "transfer-leader"
+
+    def start(self):
+        leader = self.cluster.leader()
+        if leader is None:
+            return "transfer-leader: no leader to move"
+        args = ["transfer-leader", "--addr", api(leader)]
+        if self.rng.random() < 0.5:
+            args += ["--to", str(self.rng.choice(self.others(leader)))]
+        ok, out = self.cluster.cli(*args)
+        return f"transfer-leader from node {leader}: {out.strip()}"
+
+    def stop(self):
+        pass
+
+
 NEMESES = {cls.name: cls for cls in (KillLeader, KillRandom, Pause, PartitionLeader,
                                       PartitionHalves, PartitionBridge, SlowNetwork,
-                                      Membership, CrashAll, Hostile, CrashPoint)}
+                                      Membership, CrashAll, Hostile, CrashPoint,
+                                      TransferLeader)}
 
 HEALTHY_S = 2.0
 FAULT_S = (3.0, 5.0)

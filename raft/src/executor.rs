@@ -12,11 +12,14 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use openraft::error::{CheckIsLeaderError, RaftError};
-use raftcart_domain::{answer, Command, Outcome, Proposal, Query, RequestId, StateRead};
+use raftcart_domain::{
+    answer, Command, Outcome, Proposal, Query, Refusal, Reply, RequestId, StateRead,
+};
 
 use crate::attempt::Attempt;
 use crate::error::ClusterError;
 use crate::forward;
+use crate::leadership::{self, Handover};
 use crate::membership::{self, MembershipOp};
 use crate::op::{Consistency, Op};
 use crate::peer_client::PeerClient;
@@ -48,6 +51,8 @@ pub struct Executor {
     reader: Arc<dyn StateRead + Send + Sync>,
     peers: PeerClient,
     config: ExecutorConfig,
+    /// Set while this node hands its leadership away.
+    handover: Arc<Handover>,
 }
 
 impl Executor {
@@ -65,6 +70,7 @@ impl Executor {
             reader,
             peers,
             config,
+            handover: Arc::default(),
         }
     }
 
@@ -88,8 +94,45 @@ impl Executor {
         .await
     }
 
+    /// A change whose first attempt got no answer may have committed: if
+    /// a retry then finds it done ("already a member", "not a member"),
+    /// that is its answer, not a refusal.
     pub async fn change_membership(&self, op: MembershipOp) -> Result<Outcome, ClusterError> {
-        self.outcome(Op::Membership(op)).await
+        let (answer, retried) = self.run_counting(Op::Membership(op.clone())).await?;
+        let outcome = match answer {
+            Attempt::Done(outcome) => outcome,
+            other => return Err(unexpected(other)),
+        };
+        if !retried {
+            return Ok(outcome);
+        }
+        let already = match (&op, &outcome) {
+            (MembershipOp::AddLearner { id, .. }, Err(Refusal::Invalid(why)))
+                if why.contains("already a member") =>
+            {
+                Some(format!("node {id} added as a learner"))
+            }
+            (MembershipOp::Remove { id }, Err(Refusal::NotFound(_))) => {
+                Some(format!("node {id} removed"))
+            }
+            _ => None,
+        };
+        Ok(match already {
+            Some(what) => Ok(Reply::Done {
+                msg: format!(
+                    "{what} (by an earlier attempt of this command, whose answer was lost); {}",
+                    membership::describe(
+                        self.raft.metrics().borrow().membership_config.membership()
+                    )
+                ),
+            }),
+            None => outcome,
+        })
+    }
+
+    /// Moves the leadership to `to`, or to the most caught-up voter.
+    pub async fn transfer_leader(&self, to: Option<NodeId>) -> Result<Outcome, ClusterError> {
+        self.outcome(Op::TransferLeader { to }).await
     }
 
     /// Waits until this node has applied everything the cluster had
@@ -133,9 +176,15 @@ impl Executor {
         }
     }
 
-    /// Tries the leader, following leader changes, until the wait runs out.
-    /// Returns the leader's answer: `Done` or `ReadIndex`.
     async fn run(&self, op: Op) -> Result<Attempt, ClusterError> {
+        Ok(self.run_counting(op).await?.0)
+    }
+
+    /// Tries the leader, following leader changes, until the wait runs out.
+    /// Returns the leader's answer (`Done` or `ReadIndex`), and whether an
+    /// earlier attempt was given up on (it may have taken effect).
+    async fn run_counting(&self, op: Op) -> Result<(Attempt, bool), ClusterError> {
+        let mut retried = false;
         let deadline = Instant::now() + self.config.leader_wait;
         let mut pause = Duration::from_millis(5);
         loop {
@@ -148,7 +197,9 @@ impl Executor {
                 None => Attempt::Unavailable("no leader elected".into()),
             };
             let problem = match attempt {
-                answer @ (Attempt::Done(_) | Attempt::ReadIndex(_)) => return Ok(answer),
+                answer @ (Attempt::Done(_) | Attempt::ReadIndex(_)) => {
+                    return Ok((answer, retried))
+                }
                 Attempt::NotLeader(_) => "the leader changed".to_string(),
                 Attempt::Unavailable(why) => why,
             };
@@ -159,6 +210,7 @@ impl Executor {
                 )));
             }
             tracing::debug!(%problem, "retrying on the leader");
+            retried = true;
             tokio::time::sleep(pause).await;
             pause = (pause * 2).min(Duration::from_millis(100));
         }
@@ -173,6 +225,12 @@ impl Executor {
     }
 
     async fn run_here_unbounded(&self, op: &Op) -> Attempt {
+        // While the leadership moves, nothing new may reach the log (nor
+        // make this node talk to the followers): callers retry, and find
+        // the new leader.
+        if self.handover.in_progress() {
+            return Attempt::NotLeader(None);
+        }
         match op {
             Op::Write {
                 request_id,
@@ -194,6 +252,21 @@ impl Executor {
                 Err(e) => not_confirmed(e),
             },
             Op::Membership(op) => membership::run(&self.raft, &self.peers, op).await,
+            Op::TransferLeader { to } => {
+                // Its own task: the hand-over must finish (and turn the
+                // heartbeats back on) even if this caller stops waiting.
+                let (raft, peers, handover, to) = (
+                    self.raft.clone(),
+                    self.peers.clone(),
+                    self.handover.clone(),
+                    *to,
+                );
+                tokio::spawn(
+                    async move { leadership::transfer(&raft, &peers, &handover, to).await },
+                )
+                .await
+                .unwrap_or_else(|e| Attempt::Unavailable(format!("transfer failed: {e}")))
+            }
         }
     }
 }

@@ -5,6 +5,7 @@ pub mod attempt;
 pub mod error;
 pub mod executor;
 pub mod forward;
+pub mod leadership;
 pub mod membership;
 pub mod network;
 pub mod op;

@@ -1,12 +1,13 @@
 //! Membership changes, run on the leader: add a learner, promote it to
 //! voter, remove a member. Each is refused with a clear reason before
 //! openraft is asked, and each goes through openraft's joint consensus.
+//! Every answer ends with the committed membership it left.
 
 use std::collections::BTreeSet;
 use std::time::Duration;
 
 use openraft::error::{ChangeMembershipError, ClientWriteError, RaftError};
-use openraft::ChangeMembers;
+use openraft::{ChangeMembers, Membership};
 use raftcart_domain::{Refusal, Reply};
 use serde::{Deserialize, Serialize};
 
@@ -30,6 +31,36 @@ fn refused(why: String) -> Attempt {
 
 fn done(msg: String) -> Attempt {
     Attempt::Done(Ok(Reply::Done { msg }))
+}
+
+/// "voters 1, 2, 3; learners 4".
+pub fn describe(m: &Membership<NodeId, NodeInfo>) -> String {
+    let list = |ids: Vec<NodeId>| {
+        ids.iter()
+            .map(|i| i.to_string())
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let voters = list(m.voter_ids().collect());
+    let learners: Vec<NodeId> = m.learner_ids().collect();
+    match learners.is_empty() {
+        true => format!("voters {voters}"),
+        false => format!("voters {voters}; learners {}", list(learners)),
+    }
+}
+
+/// The membership as a quorum confirms it: this node still leads, and
+/// what it reports is not a deposed leader's view.
+async fn confirmed(raft: &Raft) -> Result<String, Attempt> {
+    match raft.ensure_linearizable().await {
+        Ok(_) => Ok(describe(
+            raft.metrics().borrow().membership_config.membership(),
+        )),
+        Err(RaftError::APIError(openraft::error::CheckIsLeaderError::ForwardToLeader(f))) => {
+            Err(Attempt::NotLeader(f.leader_id))
+        }
+        Err(e) => Err(Attempt::Unavailable(e.to_string())),
+    }
 }
 
 struct View {
@@ -78,7 +109,10 @@ pub async fn run(raft: &Raft, peers: &PeerClient, op: &MembershipOp) -> Attempt 
             // Not blocking: the learner catches up in the background and
             // `cluster status` shows its lag.
             return match raft.add_learner(*id, info.clone(), false).await {
-                Ok(_) => done(format!("node {id} added as a learner")),
+                Ok(resp) => done(format!(
+                    "node {id} added as a learner; {}",
+                    resp.membership.as_ref().map(describe).unwrap_or_default()
+                )),
                 Err(e) => write_error(e),
             };
         }
@@ -87,7 +121,10 @@ pub async fn run(raft: &Raft, peers: &PeerClient, op: &MembershipOp) -> Attempt 
                 return Attempt::Done(Err(Refusal::NotFound(format!("node {id} is not a member"))));
             }
             if v.voters.contains(id) {
-                return done(format!("node {id} is already a voter"));
+                return match confirmed(raft).await {
+                    Ok(members) => done(format!("node {id} is already a voter; {members}")),
+                    Err(attempt) => attempt,
+                };
             }
             let behind = v.last_log.saturating_sub(v.matched.unwrap_or(0));
             if v.matched.is_none() || behind > MAX_PROMOTE_LAG {
@@ -112,10 +149,13 @@ pub async fn run(raft: &Raft, peers: &PeerClient, op: &MembershipOp) -> Attempt 
         }
     };
     match raft.change_membership(change, false).await {
-        Ok(_) => done(match op {
-            MembershipOp::Promote { id } => format!("node {id} is now a voter"),
-            _ => format!("node {id} removed"),
-        }),
+        Ok(resp) => {
+            let members = resp.membership.as_ref().map(describe).unwrap_or_default();
+            done(match op {
+                MembershipOp::Promote { id } => format!("node {id} is now a voter; {members}"),
+                _ => format!("node {id} removed; {members}"),
+            })
+        }
         Err(e) => write_error(e),
     }
 }

@@ -2,6 +2,7 @@
 //! how fresh a read must be (`Consistency`).
 
 use raftcart_domain::{Command, Query, RequestId};
+use raftcart_types::NodeId;
 use serde::{Deserialize, Serialize};
 
 use crate::membership::MembershipOp;
@@ -19,6 +20,10 @@ pub enum Op {
     /// `Executor::catch_up`).
     ReadIndex,
     Membership(MembershipOp),
+    /// Hand the leadership to this voter, or to the most caught-up one.
+    TransferLeader {
+        to: Option<NodeId>,
+    },
 }
 
 impl Op {
@@ -29,6 +34,7 @@ impl Op {
             Op::Read { .. } => "read",
             Op::ReadIndex => "read_index",
             Op::Membership(_) => "membership",
+            Op::TransferLeader { .. } => "transfer_leader",
         }
     }
 }

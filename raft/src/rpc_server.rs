@@ -28,6 +28,7 @@ use tracing::Instrument;
 
 use crate::executor::Executor;
 use crate::forward::{ForwardRequest, PATH_FORWARD};
+use crate::leadership::{self, CampaignRequest, PATH_CAMPAIGN};
 use crate::network::{PATH_APPEND, PATH_SNAPSHOT, PATH_VOTE};
 use crate::peer_auth::{PeerKey, MAC_HEADER};
 use crate::peer_client::PATH_KEY_CHECK;
@@ -75,6 +76,7 @@ pub fn router(executor: Arc<Executor>, key: PeerKey) -> Router {
             post(forward).layer(limited(MAX_FORWARD_BYTES)),
         )
         .route(PATH_KEY_CHECK, post(key_check).layer(limited(64)))
+        .route(PATH_CAMPAIGN, post(campaign).layer(limited(64)))
         .route_layer(middleware::from_fn(require_mac))
         .fallback(|| async { refuse(StatusCode::NOT_FOUND, "no such route".into()) })
         .method_not_allowed_fallback(|| async {
@@ -237,6 +239,22 @@ async fn key_check(
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
     serve(&s, PATH_KEY_CHECK, &headers, body, |()| async { Ok(()) }).await
+}
+
+async fn campaign(
+    State(s): State<RpcState>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    let raft = s.executor.raft().clone();
+    serve(
+        &s,
+        PATH_CAMPAIGN,
+        &headers,
+        body,
+        |req: CampaignRequest| async move { leadership::campaign(&raft, req).await },
+    )
+    .await
 }
 
 /// The snapshots being received, so that a chunk lands only where the

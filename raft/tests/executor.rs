@@ -196,7 +196,7 @@ async fn a_request_id_applies_once_whichever_node_it_is_retried_on() {
 async fn concurrent_writes_share_log_entries_and_each_gets_its_own_outcome() {
     const WRITES: u64 = 200;
     let batching = Batching {
-        writes_per_entry: 1,
+        writes_per_entry: 512,
         entries_in_flight: 1,
     };
     let c = Cluster::start(batching, Duration::from_secs(10)).await;
@@ -240,5 +240,31 @@ async fn without_a_quorum_a_write_is_unavailable_once_the_leader_wait_is_over() 
     assert!(
         matches!(answer, Err(ClusterError::Unavailable(_))),
         "{answer:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_membership_answer_names_the_membership_a_quorum_confirms() {
+    let c = Cluster::start(Batching::default(), Duration::from_secs(5)).await;
+    let follower = c.followers().await[0];
+    let answer = follower
+        .executor
+        .change_membership(raftcart_raft::MembershipOp::Promote { id: follower.id })
+        .await
+        .unwrap();
+    assert_eq!(
+        answer,
+        Ok(Reply::Done {
+            msg: format!("node {} is already a voter; voters 1, 2, 3", follower.id)
+        })
+    );
+    let answer = follower
+        .executor
+        .change_membership(raftcart_raft::MembershipOp::Remove { id: 9 })
+        .await
+        .unwrap();
+    assert!(
+        matches!(answer, Err(raftcart_domain::Refusal::NotFound(_))),
+        "a first attempt that finds nothing to remove is a refusal: {answer:?}"
     );
 }

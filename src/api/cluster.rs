@@ -52,6 +52,17 @@ pub async fn add_learner(State(s): State<AppState>, p: Params) -> ApiResult {
     change_membership(&s, MembershipOp::AddLearner { id, info }).await
 }
 
+/// `POST /cluster/transfer-leader/{id}`.
+pub async fn transfer_leader_to(State(s): State<AppState>, p: Params) -> ApiResult {
+    let to = p.number(0, "node id")?;
+    respond(s.executor.transfer_leader(Some(to)).await?)
+}
+
+/// `POST /cluster/transfer-leader`: to the most caught-up voter.
+pub async fn transfer_leader(State(s): State<AppState>) -> ApiResult {
+    respond(s.executor.transfer_leader(None).await?)
+}
+
 pub async fn promote(State(s): State<AppState>, p: Params) -> ApiResult {
     let id = p.number(0, "node id")?;
     change_membership(&s, MembershipOp::Promote { id }).await

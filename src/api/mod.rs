@@ -88,6 +88,8 @@ fn operator_routes(state: &AppState) -> Router<AppState> {
             post(add_learner),
         )
         .route("/cluster/promote/{id}", post(promote))
+        .route("/cluster/transfer-leader", post(transfer_leader))
+        .route("/cluster/transfer-leader/{id}", post(transfer_leader_to))
         .route("/cluster/remove/{id}", post(remove_member))
         .route("/cluster/snapshot", post(snapshot))
         .route("/cluster/backup", get(backup));

@@ -51,10 +51,13 @@ pub enum ClusterCmd {
         #[arg(long)]
         id: u64,
     },
-    /// Not supported by the Raft library: explains what to do instead.
+    /// Hand the leadership to a caught-up voter (the most caught-up one without --to).
     TransferLeader {
+        #[command(flatten)]
+        target: Target,
+        /// The voter to lead.
         #[arg(long)]
-        to: u64,
+        to: Option<u64>,
     },
     /// Snapshot every member now (and let each purge its log).
     Snapshot {
@@ -98,13 +101,13 @@ pub async fn run(cmd: ClusterCmd) -> anyhow::Result<()> {
         ClusterCmd::Remove { target, id } => {
             change(&target, &format!("/cluster/remove/{id}")).await?
         }
-        ClusterCmd::TransferLeader { to } => bail!(
-            "cannot move the leadership to node {to}: openraft 0.9, the Raft library raftcart \
-             pins, has no leadership transfer. To move the leadership off a node, restart that \
-             node (SIGTERM, then start it again): the other voters elect a leader among \
-             themselves within about a second, and requests in flight are retried. See \
-             \"Moving the leader\" in README.md."
-        ),
+        ClusterCmd::TransferLeader { target, to } => {
+            let path = match to {
+                Some(to) => format!("/cluster/transfer-leader/{to}"),
+                None => "/cluster/transfer-leader".to_string(),
+            };
+            change(&target, &path).await?
+        }
         ClusterCmd::Snapshot { target, json } => snapshot_all(&target, json).await?,
         ClusterCmd::Backup { target, out, json } => backup::to_file(&target, &out, json).await?,
     }

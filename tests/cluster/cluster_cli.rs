@@ -271,10 +271,77 @@ async fn membership_errors_are_clear() {
     assert_eq!(s, 200);
 }
 
-#[test]
-fn transfer_leader_explains_the_alternative() {
-    let (ok, _, err) = raftcart(&["cluster", "transfer-leader", "--to", "2"]);
-    assert!(!ok);
-    assert!(err.contains("no leadership transfer"), "{err}");
-    assert!(err.contains("Moving the leader"), "{err}");
+/// `transfer-leader` moves the leadership to the voter asked for, under a
+/// checkout load, without a failed request; it refuses what cannot lead.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn transfer_leader_moves_the_leadership_and_refuses_what_cannot_lead() {
+    let c = Cluster::start(23800, &["--no-restart"]).await;
+    checkout_load::populate(&c).await;
+    let leader = c.wait_for_leader(Duration::from_secs(5)).await;
+    let to = (1..=3).find(|id| *id != leader).unwrap();
+    let data_dir = c.data_dir();
+    let addr = c.node_url(to);
+    let moved = std::sync::Mutex::new(None);
+    let result = checkout_load::run(&c, 100, || {
+        let (addr, data_dir) = (addr.clone(), data_dir.clone());
+        *moved.lock().unwrap() = Some(std::thread::spawn(move || {
+            crate::common::raftcart_in(
+                &data_dir,
+                &[
+                    "cluster",
+                    "transfer-leader",
+                    "--addr",
+                    &addr,
+                    "--to",
+                    &to.to_string(),
+                ],
+            )
+        }));
+    })
+    .await;
+    let (ok, out, err) = moved.lock().unwrap().take().unwrap().join().unwrap();
+    assert!(ok, "{err}");
+    assert!(out.contains(&format!("node {to} leads")), "{out}");
+    assert_eq!(c.wait_for_leader(Duration::from_secs(5)).await, to);
+    assert_eq!(
+        result.count(Fate::Unknown),
+        0,
+        "no request failed while the leadership moved"
+    );
+    checkout_load::check_state(&c, &result).await;
+
+    // Already the leader: nothing to do.
+    let (ok, out, err) = c.cli(&[
+        "cluster",
+        "transfer-leader",
+        "--addr",
+        &addr,
+        "--to",
+        &to.to_string(),
+    ]);
+    assert!(
+        ok && out.contains(&format!("node {to} leads")),
+        "{out}{err}"
+    );
+    // Not a member.
+    let (ok, _, err) = c.cli(&["cluster", "transfer-leader", "--addr", &addr, "--to", "9"]);
+    assert!(!ok && err.contains("not a member"), "{err}");
+    // A dead voter cannot take over, and nothing moves.
+    let dead = (1..=3).find(|id| *id != to).unwrap();
+    c.kill_node(dead);
+    let (ok, _, err) = c.cli(&[
+        "cluster",
+        "transfer-leader",
+        "--addr",
+        &addr,
+        "--to",
+        &dead.to_string(),
+    ]);
+    assert!(!ok && err.contains("does not answer"), "{err}");
+    assert_eq!(c.wait_for_leader(Duration::from_secs(5)).await, to);
+    // Without --to: the most caught-up voter that answers.
+    let (ok, out, err) = c.cli(&["cluster", "transfer-leader", "--addr", &addr]);
+    assert!(ok, "{err}");
+    let last = (1..=3).find(|id| *id != to && *id != dead).unwrap();
+    assert!(out.contains(&format!("node {last} leads")), "{out}");
 }

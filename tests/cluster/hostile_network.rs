@@ -21,19 +21,22 @@ use serde_json::Value;
 /// the process.
 const FRAME_16_TIB: [u8; 10] = [0x00, 0xfd, 0, 0, 0, 0, 0, 0x10, 0, 0];
 
-const RAFT_ROUTES: [&str; 5] = [
+const RAFT_ROUTES: [&str; 6] = [
     "/raft/append",
     "/raft/vote",
     "/raft/snapshot",
     "/raft/forward",
     "/raft/key-check",
+    "/raft/campaign",
 ];
 
 /// The routes that change or dump the cluster.
-const OPERATOR_ROUTES: [(&str, &str); 5] = [
+const OPERATOR_ROUTES: [(&str, &str); 7] = [
     ("POST", "/cluster/add-learner/99/127.0.0.1:1/127.0.0.1:2"),
     ("POST", "/cluster/promote/2"),
     ("POST", "/cluster/remove/2"),
+    ("POST", "/cluster/transfer-leader"),
+    ("POST", "/cluster/transfer-leader/2"),
     ("POST", "/cluster/snapshot"),
     ("GET", "/cluster/backup"),
 ];
