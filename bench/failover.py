@@ -115,6 +115,9 @@ def main():
     p.add_argument("--clients", type=int, default=8)
     p.add_argument("--port", type=int, default=19000, help="gateway port; nodes on the next ones")
     p.add_argument("--settle", type=float, default=20.0)
+    # `up` gives up on a node that exits 5 times in a row within 10 s of
+    # starting: leave the restarted node longer than that.
+    p.add_argument("--pause", type=float, default=11.0, help="seconds between faults")
     p.add_argument("up_args", nargs="*")
     a = p.parse_args()
 
@@ -171,7 +174,7 @@ def run(a, data, api, up, work):
     gaps = []
     try:
         for run_no in range(a.runs):
-            time.sleep(1.5)
+            time.sleep(a.pause if run_no else 1.5)
             leader, term = leader_of(api)
             pid = int(open(os.path.join(data, f"node{leader}.pid")).read())
             at = time.monotonic()
