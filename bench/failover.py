@@ -161,6 +161,19 @@ def healed(api, deadline):
     return False
 
 
+def restarted(data, node, old_pid, settle):
+    """`up` has started the node again (a new pid)."""
+    deadline = time.monotonic() + settle
+    while time.monotonic() < deadline:
+        try:
+            if int(open(os.path.join(data, f"node{node}.pid")).read()) != old_pid:
+                return True
+        except (OSError, ValueError):
+            pass
+        time.sleep(0.05)
+    return False
+
+
 def run(a, data, api, up, work):
     leader_of(api)
     for path in ("/payment/batch_init/1000/1000000000",
@@ -193,6 +206,9 @@ def run(a, data, api, up, work):
                     capture_output=True, text=True, timeout=30)
                 if out.returncode != 0:
                     print(f"run {run_no}: transfer-leader failed: {out.stderr.strip()}")
+            if a.fault in ("kill", "term") and not restarted(data, leader, pid, a.settle):
+                print(f"run {run_no}: node {leader} was not restarted within {a.settle} s")
+                return 1
             if not healed(api, time.monotonic() + a.settle):
                 print(f"run {run_no}: the cluster did not heal within {a.settle} s; see {work}/up.log")
                 return 1
@@ -205,6 +221,9 @@ def run(a, data, api, up, work):
                   flush=True)
     finally:
         load.finish()
+    if not healed(api, time.monotonic() + a.settle):
+        print(f"the cluster did not heal within {a.settle} s; see {work}/up.log")
+        return 1
     _, last_term = leader_of(api)
     acked = [o for _, o in load.acks]
     missing = []
