@@ -151,6 +151,32 @@ async fn grow_promote_and_shrink_under_load() {
         let (_, b) = c.call(Method::GET, &c.node_url(leader), &path).await;
         assert_eq!(a, b);
     }
+
+    // The gateway follows the membership: once node 4, which it was not
+    // started with, leads, the gateway sends requests to node 4 itself.
+    let (ok, _, err) = c.cli(&[
+        "cluster",
+        "transfer-leader",
+        "--addr",
+        &c.node_url(leader),
+        "--to",
+        "4",
+    ]);
+    assert!(ok, "transfer-leader: {err}");
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let mut served_by = Vec::new();
+    while std::time::Instant::now() < deadline {
+        let (_, status) = c.get("/cluster/status").await;
+        served_by.push(status["node_id"].as_u64());
+        if served_by.iter().rev().take(5).all(|n| *n == Some(4)) && served_by.len() >= 5 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(
+        served_by.iter().rev().take(5).all(|n| *n == Some(4)),
+        "the gateway did not reach node 4: served by {served_by:?}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
