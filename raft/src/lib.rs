@@ -1,5 +1,8 @@
-//! Consensus glue: the node-to-node network (signed, bounded), and
-//! the layer that runs a client operation on the leader wherever it arrives.
+//! Everything between a node's API and openraft: the node-to-node network
+//! (`network`, `peer_client`, `rpc_server`, signed by `peer_auth`), the
+//! executor that runs an operation (`op`) on the leader wherever it arrives
+//! (`executor`, `forward`, `proposer`), membership changes, leadership
+//! hand-over, status and snapshots on demand.
 
 pub mod attempt;
 pub mod error;

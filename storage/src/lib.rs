@@ -1,8 +1,8 @@
 //! RocksDB storage for a raftcart node: the Raft log and vote, the state
 //! machine, and snapshots, all in one database (one write-ahead log).
 //!
-//! Durability rules (see RAFT-NOTES.md; the crash windows they close are in
-//! docs/STORAGE.md):
+//! Durability rules (the crash windows they close, and the crash point that
+//! proves each, are in docs/STORAGE.md):
 //! - log appends and votes are synced before they are acknowledged (appends
 //!   by a group commit that shares one fsync among all the appends waiting
 //!   for it);

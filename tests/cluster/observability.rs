@@ -153,9 +153,22 @@ async fn metrics_follow_writes_refusals_snapshots_and_failover() {
         );
     }
 
-    // Eight committed writes moved the leader's log and state machine.
+    // Eight committed writes moved the node's log and state machine. Had an
+    // election moved the leadership meanwhile, the node applies them as a
+    // follower, a moment after the new leader commits them: wait for that.
     let applied = |s: &[Sample]| value(s, "raftcart_raft_last_applied", &[]);
-    assert!(applied(&after) >= applied(&before) + 8.0);
+    let mut now = scrape(&c, leader).await;
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while applied(&now) < applied(&before) + 8.0 && std::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        now = scrape(&c, leader).await;
+    }
+    assert!(
+        applied(&now) >= applied(&before) + 8.0,
+        "applied {} before the writes, {} after",
+        applied(&before),
+        applied(&now)
+    );
     assert!(value(&after, "raftcart_raft_last_log_index", &[]) >= applied(&after));
 
     // Roles: one leader, which alone reports replication lag per follower,
