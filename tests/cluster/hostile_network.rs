@@ -249,6 +249,16 @@ async fn operator_routes_need_the_admin_token() {
             .map(|m| m["id"].as_u64().unwrap())
             .collect()
     };
+    // Every node has heard from the leader (a node that started last may
+    // take a replication back-off to be reached) before anything is sent.
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    for node in 1..=3 {
+        while std::time::Instant::now() < deadline
+            && c.status(node).await.map(|s| voters(&s)) != Some(vec![1, 2, 3])
+        {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
     let before = voters(&c.status(1).await.unwrap());
     assert_eq!(before, vec![1, 2, 3]);
 
