@@ -182,6 +182,15 @@ def final_state(leader, nodes, init):
             state["orders"][o] = b["paid"] if s == 200 else f"error {s} {e}"
         return state
 
-    final = read(leader, stale=False)
-    replicas = {str(n): read(n, stale=True) == final for n in nodes}
+    # A write whose client gave up may still be retried by the node that
+    # received it (for up to its leader wait) and commit after the run: the
+    # copies are compared with a final state that held still while they
+    # were read, i.e. the same before and after.
+    for _ in range(10):
+        final = read(leader, stale=False)
+        copies = {str(n): read(n, stale=True) for n in nodes}
+        if read(leader, stale=False) == final:
+            break
+        time.sleep(1.0)
+    replicas = {n: copy == final for n, copy in copies.items()}
     return final, replicas
