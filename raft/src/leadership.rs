@@ -15,7 +15,6 @@
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use raftcart_domain::{Refusal, Reply};
 use serde::{Deserialize, Serialize};
 
 use crate::attempt::Attempt;
@@ -46,18 +45,6 @@ impl Handover {
     }
 }
 
-fn refused(why: String) -> Attempt {
-    Attempt::Done(Err(Refusal::Invalid(why)))
-}
-
-fn not_found(why: String) -> Attempt {
-    Attempt::Done(Err(Refusal::NotFound(why)))
-}
-
-fn done(msg: String) -> Attempt {
-    Attempt::Done(Ok(Reply::Done { msg }))
-}
-
 struct Candidate {
     id: NodeId,
     raft_addr: String,
@@ -79,7 +66,7 @@ pub async fn transfer(
     if to == Some(me) {
         // Also the answer to a retry whose first attempt moved the
         // leadership here.
-        return done(format!("node {me} leads (term {term_now})"));
+        return Attempt::done(format!("node {me} leads (term {term_now})"));
     }
     let (term, last_log, candidates) = {
         let metrics = raft.metrics();
@@ -90,10 +77,10 @@ pub async fn transfer(
         let membership = m.membership_config.membership();
         if let Some(to) = to {
             if membership.get_node(&to).is_none() {
-                return not_found(format!("node {to} is not a member"));
+                return Attempt::not_found(format!("node {to} is not a member"));
             }
             if !membership.voter_ids().any(|v| v == to) {
-                return refused(format!(
+                return Attempt::refused(format!(
                     "node {to} is a learner: only a voter can lead (promote it first)"
                 ));
             }
@@ -137,7 +124,7 @@ pub async fn transfer(
         }
     }
     let Some(target) = target else {
-        return refused(if problems.is_empty() {
+        return Attempt::refused(if problems.is_empty() {
             "no other voter to hand the leadership to".into()
         } else {
             format!("no voter can take over: {}", problems.join("; "))
@@ -153,7 +140,7 @@ pub async fn transfer(
     runtime.elect(true);
     handover.0.store(false, Ordering::Release);
     match result {
-        Ok(term) => done(format!(
+        Ok(term) => Attempt::done(format!(
             "node {} leads (term {term}), taking over from node {me}",
             target.id
         )),

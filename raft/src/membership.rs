@@ -8,7 +8,6 @@ use std::time::Duration;
 
 use openraft::error::{ChangeMembershipError, ClientWriteError, RaftError};
 use openraft::{ChangeMembers, Membership};
-use raftcart_domain::{Refusal, Reply};
 use serde::{Deserialize, Serialize};
 
 use crate::attempt::Attempt;
@@ -23,14 +22,6 @@ pub enum MembershipOp {
     AddLearner { id: NodeId, info: NodeInfo },
     Promote { id: NodeId },
     Remove { id: NodeId },
-}
-
-fn refused(why: String) -> Attempt {
-    Attempt::Done(Err(Refusal::Invalid(why)))
-}
-
-fn done(msg: String) -> Attempt {
-    Attempt::Done(Ok(Reply::Done { msg }))
 }
 
 /// "voters 1, 2, 3; learners 4".
@@ -96,7 +87,7 @@ pub async fn run(raft: &Raft, peers: &PeerClient, op: &MembershipOp) -> Attempt 
     let change = match op {
         MembershipOp::AddLearner { id, info } => {
             if v.members.contains(id) {
-                return refused(format!("node {id} is already a member"));
+                return Attempt::refused(format!("node {id} is already a member"));
             }
             // Only a key holder may join: it would otherwise receive every
             // record, and its answers would count towards quorums.
@@ -104,12 +95,12 @@ pub async fn run(raft: &Raft, peers: &PeerClient, op: &MembershipOp) -> Attempt 
                 .check_holds_key(&info.raft_addr, Duration::from_secs(2))
                 .await
             {
-                return refused(format!("node {id} cannot be added: {e}"));
+                return Attempt::refused(format!("node {id} cannot be added: {e}"));
             }
             // Not blocking: the learner catches up in the background and
             // `cluster status` shows its lag.
             return match raft.add_learner(*id, info.clone(), false).await {
-                Ok(resp) => done(format!(
+                Ok(resp) => Attempt::done(format!(
                     "node {id} added as a learner; {}",
                     resp.membership.as_ref().map(describe).unwrap_or_default()
                 )),
@@ -118,17 +109,19 @@ pub async fn run(raft: &Raft, peers: &PeerClient, op: &MembershipOp) -> Attempt 
         }
         MembershipOp::Promote { id } => {
             if !v.members.contains(id) {
-                return Attempt::Done(Err(Refusal::NotFound(format!("node {id} is not a member"))));
+                return Attempt::not_found(format!("node {id} is not a member"));
             }
             if v.voters.contains(id) {
                 return match confirmed(raft).await {
-                    Ok(members) => done(format!("node {id} is already a voter; {members}")),
+                    Ok(members) => {
+                        Attempt::done(format!("node {id} is already a voter; {members}"))
+                    }
                     Err(attempt) => attempt,
                 };
             }
             let behind = v.last_log.saturating_sub(v.matched.unwrap_or(0));
             if v.matched.is_none() || behind > MAX_PROMOTE_LAG {
-                return refused(format!(
+                return Attempt::refused(format!(
                     "node {id} has not caught up: {behind} entries behind (at most {MAX_PROMOTE_LAG})"
                 ));
             }
@@ -136,11 +129,11 @@ pub async fn run(raft: &Raft, peers: &PeerClient, op: &MembershipOp) -> Attempt 
         }
         MembershipOp::Remove { id } => {
             if !v.members.contains(id) {
-                return Attempt::Done(Err(Refusal::NotFound(format!("node {id} is not a member"))));
+                return Attempt::not_found(format!("node {id} is not a member"));
             }
             if v.voters.contains(id) {
                 if v.voters.len() == 1 {
-                    return refused(format!("node {id} is the last voter"));
+                    return Attempt::refused(format!("node {id} is the last voter"));
                 }
                 ChangeMembers::RemoveVoters(BTreeSet::from([*id]))
             } else {
@@ -151,7 +144,7 @@ pub async fn run(raft: &Raft, peers: &PeerClient, op: &MembershipOp) -> Attempt 
     match raft.change_membership(change, false).await {
         Ok(resp) => {
             let members = resp.membership.as_ref().map(describe).unwrap_or_default();
-            done(match op {
+            Attempt::done(match op {
                 MembershipOp::Promote { id } => format!("node {id} is now a voter; {members}"),
                 _ => format!("node {id} removed; {members}"),
             })
@@ -169,7 +162,9 @@ fn write_error(e: RaftError<NodeId, ClientWriteError<NodeId, NodeInfo>>) -> Atte
         RaftError::APIError(ClientWriteError::ChangeMembershipError(
             ChangeMembershipError::InProgress(p),
         )) => Attempt::Unavailable(p.to_string()),
-        RaftError::APIError(ClientWriteError::ChangeMembershipError(e)) => refused(e.to_string()),
+        RaftError::APIError(ClientWriteError::ChangeMembershipError(e)) => {
+            Attempt::refused(e.to_string())
+        }
         other => Attempt::Unavailable(other.to_string()),
     }
 }
