@@ -68,10 +68,17 @@ leader_api="127.0.0.1:$((18000 + leader))"
 curl -sf -XPOST "$leader_api/payment/batch_init/100000/1000000000" >/dev/null
 curl -sf -XPOST "$leader_api/stock/batch_init/100000/1000000000/1" >/dev/null
 curl -sf -XPOST "$leader_api/orders/batch_init/$orders/100000/100000/1" >/dev/null
+term() {
+    curl -sf "$leader_api/cluster/status" | python3 -c 'import json,sys; print(json.load(sys.stdin)["term"])'
+}
+term_before=$(term)
 echo "raftcart: leader node $leader, $orders unpaid orders; wrk -t$threads -c$conns -d${secs}s"
 rc=$(wrk -t$threads -c"$conns" -d"${secs}s" -s bench/checkout.lua "http://$leader_api" -- $threads \
     | grep '^RESULT' | tee "$work/raftcart.result")
 echo "  $rc"
+# An election during the run (a heartbeat or append late under the load)
+# shows as a new term.
+echo "  raftcart term before the run $term_before, after $(term)"
 # The requests were real checkouts: most of the first orders are now paid
 # (wrk builds, and drops, one request per thread before the run).
 paid=0

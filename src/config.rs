@@ -16,13 +16,13 @@ pub struct Tuning {
     #[arg(long, default_value_t = 5000, env = "RAFTCART_LEADER_WAIT_MS")]
     pub leader_wait_ms: u64,
     /// Leader heartbeat interval; also openraft's deadline for every append (docs/design.md).
-    #[arg(long, default_value_t = 200, env = "RAFTCART_HEARTBEAT_MS")]
+    #[arg(long, default_value_t = 100, env = "RAFTCART_HEARTBEAT_MS")]
     pub heartbeat_ms: u64,
     /// Shortest time without a leader before a follower stands for election.
-    #[arg(long, default_value_t = 400, env = "RAFTCART_ELECTION_MIN_MS")]
+    #[arg(long, default_value_t = 300, env = "RAFTCART_ELECTION_MIN_MS")]
     pub election_min_ms: u64,
     /// Longest time without a leader before a follower stands for election.
-    #[arg(long, default_value_t = 800, env = "RAFTCART_ELECTION_MAX_MS")]
+    #[arg(long, default_value_t = 500, env = "RAFTCART_ELECTION_MAX_MS")]
     pub election_max_ms: u64,
     /// Snapshot the state machine and purge the log every this many entries.
     #[arg(long, default_value_t = 100_000, env = "RAFTCART_SNAPSHOT_EVERY",

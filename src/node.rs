@@ -101,6 +101,10 @@ pub async fn run(mut c: NodeConfig) -> anyhow::Result<()> {
         Limits::default(),
         stopped(stop_rx.clone()),
     ));
+    let leader_watch = {
+        let executor = executor.clone();
+        raft_runtime.spawn(async move { executor.watch_leader().await })
+    };
     let api_server = tokio::spawn(serve(
         api_listener,
         api::router(AppState {
@@ -133,6 +137,8 @@ pub async fn run(mut c: NodeConfig) -> anyhow::Result<()> {
         fatal = raft_stopped(&raft) => Some(fatal),
     };
     tracing::info!(id = c.id, "stopping");
+    // A node on its way out does not stand for election.
+    leader_watch.abort();
     let _ = stop_tx.send(true);
     let _ = tokio::time::timeout(Duration::from_secs(3), async {
         let _ = raft_server.await;

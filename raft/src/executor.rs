@@ -17,6 +17,7 @@ use raftcart_domain::{
 };
 
 use crate::attempt::Attempt;
+use crate::election::LeaderContact;
 use crate::error::ClusterError;
 use crate::forward;
 use crate::leadership::{self, Handover};
@@ -53,6 +54,8 @@ pub struct Executor {
     config: ExecutorConfig,
     /// Set while this node hands its leadership away.
     handover: Arc<Handover>,
+    /// When this node last heard from its leader (`election`).
+    contact: Arc<LeaderContact>,
 }
 
 impl Executor {
@@ -71,11 +74,29 @@ impl Executor {
             peers,
             config,
             handover: Arc::default(),
+            contact: Arc::default(),
         }
     }
 
     pub fn raft(&self) -> &Raft {
         &self.raft
+    }
+
+    pub fn leader_contact(&self) -> &Arc<LeaderContact> {
+        &self.contact
+    }
+
+    /// Stands for election once a majority of the voters has lost the
+    /// leader (`election`); runs until the process ends.
+    pub async fn watch_leader(&self) {
+        let timing = crate::election::Timing::of(self.raft.config());
+        crate::election::watch(
+            self.raft.clone(),
+            self.peers.clone(),
+            self.contact.clone(),
+            timing,
+        )
+        .await
     }
 
     pub fn config(&self) -> &ExecutorConfig {

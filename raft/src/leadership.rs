@@ -2,15 +2,16 @@
 //! transfer-leader`, and a leader's SIGTERM), built from openraft 0.9's
 //! parts, which have no transfer of their own.
 //!
-//! A follower grants its vote only once the leader's lease (the longest
-//! election timeout) has passed without hearing from the leader. So the
-//! leader: holds every new request (the executor answers "not the leader",
-//! and callers retry), stops its heartbeats and its own elections, waits
-//! until the target holds its whole log, waits out the lease, and then asks
-//! the target to stand for election (`/raft/campaign`, signed). The target,
-//! with the longest log, wins an ordinary election in the next term, so
-//! Raft's own rules keep it safe; the old leader steps down when it hears
-//! from the new one. Requests held meanwhile go to the new leader.
+//! The leader holds every new request (the executor answers "not the
+//! leader", and callers retry), stops its heartbeats and its own elections,
+//! waits until the target holds its whole log, and asks the target to stand
+//! for election (`/raft/campaign`, signed). The target, with the longest
+//! log, stands in the next term, so Raft's own rules keep it safe. The old
+//! leader grants it its vote at once (its lease on itself dates from its own
+//! election) and steps down: in a cluster of three that is a majority. With
+//! more voters the target also needs voters whose lease, renewed by every
+//! heartbeat, has run out; openraft's candidate retries until it has. The
+//! requests held meanwhile go to the new leader.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
@@ -161,7 +162,9 @@ async fn hand_over(
     // Everything this node appended, writes already under way included,
     // must reach the target: with the longest log it wins the election.
     let config = raft.config().clone();
-    let settle = Duration::from_millis(2 * config.election_timeout_max);
+    // Long enough for the target's candidacy to outlast the other voters'
+    // leases and one retry, where the old leader's vote is not enough.
+    let settle = Duration::from_millis(4 * config.election_timeout_max);
     let last_log = {
         // Entries proposed before the hold are appended by now or never.
         tokio::time::sleep(Duration::from_millis(10)).await;
@@ -179,9 +182,6 @@ async fn hand_over(
         )
         .await
         .map_err(|e| format!("it did not catch up with index {last_log}: {e}"))?;
-    // The followers grant votes once they have not heard from this leader
-    // for the lease.
-    tokio::time::sleep(Duration::from_millis(config.election_timeout_max + 20)).await;
     let body =
         codec::encode(&CampaignRequest { term, from: me }).map_err(|e| format!("encoding: {e}"))?;
     peers

@@ -1,10 +1,12 @@
 //! Everything between a node's API and openraft: the node-to-node network
 //! (`network`, `peer_client`, `rpc_server`, signed by `peer_auth`), the
 //! executor that runs an operation (`op`) on the leader wherever it arrives
-//! (`executor`, `forward`, `proposer`), membership changes, leadership
-//! hand-over, status and snapshots on demand.
+//! (`executor`, `forward`, `proposer`), membership changes, elections that
+//! start once a majority has lost the leader, leadership hand-over, status
+//! and snapshots on demand.
 
 pub mod attempt;
+pub mod election;
 pub mod error;
 pub mod executor;
 pub mod forward;

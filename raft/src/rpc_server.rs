@@ -20,12 +20,13 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::{Json, Router};
-use openraft::raft::InstallSnapshotRequest;
+use openraft::raft::{AppendEntriesResponse, InstallSnapshotRequest};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use serde_json::json;
 use tracing::Instrument;
 
+use crate::election::{self, PreVoteRequest, PATH_PRE_VOTE};
 use crate::executor::Executor;
 use crate::forward::{ForwardRequest, PATH_FORWARD};
 use crate::leadership::{self, CampaignRequest, PATH_CAMPAIGN};
@@ -77,6 +78,7 @@ pub fn router(executor: Arc<Executor>, key: PeerKey) -> Router {
         )
         .route(PATH_KEY_CHECK, post(key_check).layer(limited(64)))
         .route(PATH_CAMPAIGN, post(campaign).layer(limited(64)))
+        .route(PATH_PRE_VOTE, post(pre_vote).layer(limited(64)))
         .route_layer(middleware::from_fn(require_mac))
         .fallback(|| async { refuse(StatusCode::NOT_FOUND, "no such route".into()) })
         .method_not_allowed_fallback(|| async {
@@ -163,8 +165,14 @@ async fn append(
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
     let raft = s.executor.raft().clone();
+    let contact = s.executor.leader_contact().clone();
     serve(&s, PATH_APPEND, &headers, body, |req| async move {
-        Ok(raft.append_entries(req).await)
+        let resp = raft.append_entries(req).await;
+        // A deposed leader's append is answered with the higher vote.
+        if matches!(&resp, Ok(r) if !matches!(r, AppendEntriesResponse::HigherVote(_))) {
+            contact.heard();
+        }
+        Ok(resp)
     })
     .await
 }
@@ -187,6 +195,7 @@ async fn snapshot(
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
     let raft = s.executor.raft().clone();
+    let contact = s.executor.leader_contact().clone();
     let streams = s.snapshots.clone();
     serve(
         &s,
@@ -200,7 +209,12 @@ async fn snapshot(
                 req.offset,
                 req.data.len() as u64,
             )?;
-            Ok(raft.install_snapshot(req).await)
+            let vote = req.vote;
+            let resp = raft.install_snapshot(req).await;
+            if matches!(&resp, Ok(r) if r.vote <= vote) {
+                contact.heard();
+            }
+            Ok(resp)
         },
     )
     .await
@@ -253,6 +267,22 @@ async fn campaign(
         &headers,
         body,
         |req: CampaignRequest| async move { leadership::campaign(&raft, req).await },
+    )
+    .await
+}
+
+async fn pre_vote(
+    State(s): State<RpcState>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    let ex = s.executor.clone();
+    serve(
+        &s,
+        PATH_PRE_VOTE,
+        &headers,
+        body,
+        |_: PreVoteRequest| async move { Ok(election::answer(ex.raft(), ex.leader_contact())) },
     )
     .await
 }

@@ -23,6 +23,7 @@ struct Node {
     executor: Arc<Executor>,
     view: StateView,
     server: tokio::task::JoinHandle<()>,
+    watch: tokio::task::JoinHandle<()>,
     _dir: tempfile::TempDir,
 }
 
@@ -79,12 +80,17 @@ impl Cluster {
             let server = tokio::spawn(async move {
                 axum::serve(listener, router).await.unwrap();
             });
+            let watch = tokio::spawn({
+                let executor = executor.clone();
+                async move { executor.watch_leader().await }
+            });
             nodes.push(Node {
                 id,
                 raft,
                 executor,
                 view,
                 server,
+                watch,
                 _dir: dir,
             });
         }
@@ -267,4 +273,58 @@ async fn a_membership_answer_names_the_membership_a_quorum_confirms() {
         matches!(answer, Err(raftcart_domain::Refusal::NotFound(_))),
         "a first attempt that finds nothing to remove is a refusal: {answer:?}"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn when_the_leader_dies_the_best_follower_stands_once_and_wins() {
+    let c = Cluster::start(Batching::default(), Duration::from_secs(5)).await;
+    let leader = c.leader().await;
+    for i in 0..20 {
+        leader
+            .executor
+            .write(format!("w-{i}"), create_user(&format!("u{i}")))
+            .await
+            .unwrap()
+            .unwrap();
+    }
+    let term = leader.raft.metrics().borrow().current_term;
+    let followers = c.followers().await;
+    // Only the leader watch can start an election now: openraft's own
+    // timer would also get there, later, and might split the vote.
+    for f in &followers {
+        f.raft.runtime_config().elect(false);
+    }
+    leader.watch.abort();
+    leader.server.abort();
+    leader.raft.shutdown().await.unwrap();
+    let mut new_leader = None;
+    for _ in 0..400 {
+        let views: Vec<_> = followers
+            .iter()
+            .map(|f| {
+                let m = f.raft.metrics().borrow().clone();
+                (m.current_leader, m.current_term)
+            })
+            .collect();
+        if let Some((Some(l), t)) = views.first().cloned() {
+            if l != leader.id && views.iter().all(|v| *v == (Some(l), t)) {
+                new_leader = Some((l, t));
+                break;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    let (l, t) = new_leader.expect("a follower stood and won without openraft's timer");
+    assert_eq!(
+        t,
+        term + 1,
+        "one election, not a split vote and a second round"
+    );
+    let winner = c.node(l);
+    let reply = winner
+        .executor
+        .write("after".into(), create_user("after"))
+        .await
+        .unwrap();
+    assert!(reply.is_ok(), "{reply:?}");
 }
