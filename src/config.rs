@@ -18,10 +18,10 @@ pub struct Tuning {
     /// Leader heartbeat interval; also openraft's deadline for every append (docs/design.md).
     #[arg(long, default_value_t = 100, env = "RAFTCART_HEARTBEAT_MS")]
     pub heartbeat_ms: u64,
-    /// Shortest time without a leader before a follower stands for election.
+    /// Time without the leader after which a voter asks the others whether they lost it too.
     #[arg(long, default_value_t = 300, env = "RAFTCART_ELECTION_MIN_MS")]
     pub election_min_ms: u64,
-    /// Longest time without a leader before a follower stands for election.
+    /// Time after hearing from the leader during which a voter refuses other candidates.
     #[arg(long, default_value_t = 500, env = "RAFTCART_ELECTION_MAX_MS")]
     pub election_max_ms: u64,
     /// Snapshot the state machine and purge the log every this many entries.
@@ -157,11 +157,11 @@ mod tests {
 
     #[test]
     fn a_child_gets_exactly_the_flags_given() {
-        let (_, flags) = parse(&["--heartbeat-ms", "100", "--writes-per-entry", "7"]);
-        assert_eq!(flags, ["--heartbeat-ms", "100", "--writes-per-entry", "7"]);
+        let (_, flags) = parse(&["--heartbeat-ms", "50", "--writes-per-entry", "7"]);
+        assert_eq!(flags, ["--heartbeat-ms", "50", "--writes-per-entry", "7"]);
         let (again, _) = parse(&flags.iter().map(String::as_str).collect::<Vec<_>>());
-        assert_eq!((again.heartbeat_ms, again.writes_per_entry), (100, 7));
-        assert_eq!(again.election_min_ms, 400);
+        assert_eq!((again.heartbeat_ms, again.writes_per_entry), (50, 7));
+        assert_eq!(again.election_min_ms, 300);
     }
 
     #[test]
@@ -174,7 +174,7 @@ mod tests {
         let (t, _) = parse(&["--heartbeat-ms", "500"]);
         let e = t.validate().unwrap_err().to_string();
         assert!(
-            e.contains("--heartbeat-ms (500)") && e.contains("--election-min-ms (400)"),
+            e.contains("--heartbeat-ms (500)") && e.contains("--election-min-ms (300)"),
             "{e}"
         );
         let (t, _) = parse(&["--election-min-ms", "900"]);
@@ -182,7 +182,7 @@ mod tests {
             .validate()
             .unwrap_err()
             .to_string()
-            .contains("--election-max-ms (800)"));
+            .contains("--election-max-ms (500)"));
         assert!(parse(&[]).0.validate().is_ok());
     }
 }

@@ -57,9 +57,12 @@ impl LeaderContact {
     }
 }
 
+/// Only a voter in the same term gets an answer: any other view would
+/// not count towards a stand anyway.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct PreVoteRequest {
     pub from: NodeId,
+    pub term: u64,
 }
 
 /// A voter's view, as a node that considers standing needs it.
@@ -73,18 +76,32 @@ pub struct PreVoteAnswer {
 }
 
 /// Answers a pre-vote: what this node knows, nothing changed.
-pub fn answer(raft: &Raft, contact: &LeaderContact) -> PreVoteAnswer {
+pub fn answer(
+    raft: &Raft,
+    contact: &LeaderContact,
+    req: &PreVoteRequest,
+) -> Result<PreVoteAnswer, String> {
     let (term, leads) = {
         let m = raft.metrics();
         let m = m.borrow();
+        let membership = m.membership_config.membership();
+        if req.from == m.id || !membership.voter_ids().any(|v| v == req.from) {
+            return Err(format!("node {} is not another voter", req.from));
+        }
+        if req.term != m.current_term {
+            return Err(format!(
+                "the term here is {}, the question was for {}",
+                m.current_term, req.term
+            ));
+        }
         (m.current_term, m.state == ServerState::Leader)
     };
-    PreVoteAnswer {
+    Ok(PreVoteAnswer {
         term,
         leads,
         last_log: raft.data_metrics().borrow().last_log,
         silent_ms: contact.silent_for().as_millis() as u64,
-    }
+    })
 }
 
 /// The timings the watch works with, from openraft's config.
@@ -183,8 +200,20 @@ pub async fn watch(
             continue;
         }
         let contact_then = contact.last();
-        let mine = answer(&raft, &contact);
-        let body = match codec::encode(&PreVoteRequest { from: me }) {
+        let mine = {
+            let m = raft.metrics();
+            let m = m.borrow();
+            PreVoteAnswer {
+                term: m.current_term,
+                leads: false,
+                last_log: raft.data_metrics().borrow().last_log,
+                silent_ms: contact.silent_for().as_millis() as u64,
+            }
+        };
+        let body = match codec::encode(&PreVoteRequest {
+            from: me,
+            term: mine.term,
+        }) {
             Ok(body) => body,
             Err(_) => continue,
         };

@@ -207,11 +207,22 @@ async fn hand_over(
 /// Runs on the target: stands for election if nothing changed since the
 /// leader asked.
 pub async fn campaign(raft: &Raft, req: CampaignRequest) -> Result<(), String> {
-    let term = raft.metrics().borrow().current_term;
+    let (term, leader) = {
+        let m = raft.metrics();
+        let m = m.borrow();
+        (m.current_term, m.current_leader)
+    };
     if term != req.term {
         return Err(format!(
             "not standing: the term is {term}, the request was for {}",
             req.term
+        ));
+    }
+    // Only the leader this node follows may hand its leadership over.
+    if leader != Some(req.from) {
+        return Err(format!(
+            "not standing: node {} does not lead here (the leader is {leader:?})",
+            req.from
         ));
     }
     tracing::info!(

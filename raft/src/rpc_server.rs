@@ -282,7 +282,7 @@ async fn pre_vote(
         PATH_PRE_VOTE,
         &headers,
         body,
-        |_: PreVoteRequest| async move { Ok(election::answer(ex.raft(), ex.leader_contact())) },
+        |req: PreVoteRequest| async move { election::answer(ex.raft(), ex.leader_contact(), &req) },
     )
     .await
 }

@@ -328,3 +328,67 @@ async fn when_the_leader_dies_the_best_follower_stands_once_and_wins() {
         .unwrap();
     assert!(reply.is_ok(), "{reply:?}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn only_the_leader_can_ask_a_node_to_stand_and_only_voters_get_a_pre_vote() {
+    use raftcart_raft::election::{PreVoteAnswer, PreVoteRequest, PATH_PRE_VOTE};
+    use raftcart_raft::leadership::{CampaignRequest, PATH_CAMPAIGN};
+    use raftcart_types::codec;
+
+    let c = Cluster::start(Batching::default(), Duration::from_secs(5)).await;
+    let leader = c.leader().await;
+    let followers = c.followers().await;
+    let (target, other) = (followers[0], followers[1]);
+    let term = leader.raft.metrics().borrow().current_term;
+    let addr = target
+        .raft
+        .metrics()
+        .borrow()
+        .membership_config
+        .membership()
+        .get_node(&target.id)
+        .unwrap()
+        .raft_addr
+        .clone();
+    let peers = PeerClient::new(
+        reqwest::Client::new(),
+        false,
+        PeerKey::from_secret(KEY).unwrap(),
+    );
+    let ask = |body: Vec<u8>, path: &'static str| {
+        let (peers, addr) = (peers.clone(), addr.clone());
+        async move { peers.post(&addr, path, body, Duration::from_secs(2)).await }
+    };
+    for (from, term) in [(other.id, term), (leader.id, term + 1), (leader.id, 0)] {
+        let body = codec::encode(&CampaignRequest { term, from }).unwrap();
+        let answer = ask(body, PATH_CAMPAIGN).await;
+        assert!(
+            answer.is_err(),
+            "campaign from {from} in term {term}: {answer:?}"
+        );
+    }
+    for (from, asked) in [(target.id, term), (9, term), (other.id, term + 1)] {
+        let body = codec::encode(&PreVoteRequest { from, term: asked }).unwrap();
+        let answer = ask(body, PATH_PRE_VOTE).await;
+        assert!(
+            answer.is_err(),
+            "pre-vote from {from} in term {asked}: {answer:?}"
+        );
+    }
+    let body = codec::encode(&PreVoteRequest {
+        from: other.id,
+        term,
+    })
+    .unwrap();
+    let answer: PreVoteAnswer = codec::decode(&ask(body, PATH_PRE_VOTE).await.unwrap()).unwrap();
+    assert_eq!((answer.term, answer.leads), (term, false));
+    for n in &c.nodes {
+        let m = n.raft.metrics().borrow().clone();
+        assert_eq!(
+            (m.current_term, m.current_leader),
+            (term, Some(leader.id)),
+            "node {}: nothing changed",
+            n.id
+        );
+    }
+}

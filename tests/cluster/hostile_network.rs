@@ -21,13 +21,14 @@ use serde_json::Value;
 /// the process.
 const FRAME_16_TIB: [u8; 10] = [0x00, 0xfd, 0, 0, 0, 0, 0, 0x10, 0, 0];
 
-const RAFT_ROUTES: [&str; 6] = [
+const RAFT_ROUTES: [&str; 7] = [
     "/raft/append",
     "/raft/vote",
     "/raft/snapshot",
     "/raft/forward",
     "/raft/key-check",
     "/raft/campaign",
+    "/raft/pre-vote",
 ];
 
 /// The routes that change or dump the cluster.
