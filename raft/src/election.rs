@@ -264,11 +264,12 @@ mod tests {
         lease: Duration::from_millis(500),
     };
 
-    fn at(term: u64, index: u64, silent_ms: u64) -> PreVoteAnswer {
+    /// A voter in term 3 whose last log entry is (`log_term`, `index`).
+    fn at(log_term: u64, index: u64, silent_ms: u64) -> PreVoteAnswer {
         PreVoteAnswer {
             term: 3,
             leads: false,
-            last_log: Some(LogId::new(CommittedLeaderId::new(term, 0), index)),
+            last_log: Some(LogId::new(CommittedLeaderId::new(log_term, 0), index)),
             silent_ms,
         }
     }
