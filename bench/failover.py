@@ -7,6 +7,7 @@ fault, the longest stretch with no acknowledged checkout (the write gap).
     python3 bench/failover.py --fault stop --runs 10      # SIGSTOP 3 s, then SIGCONT
     python3 bench/failover.py --fault transfer --runs 10  # raftcart cluster transfer-leader
     python3 bench/failover.py --fault term --runs 10      # SIGTERM: a planned restart, `up` starts it again
+    python3 bench/failover.py --fault kill --runs 5 -- --nodes 5   # a cluster of five
 
 Arguments after `--` go to `raftcart up` (timing flags, say). At the end:
 min/median/max of the gaps, the failed requests (any non-2xx), the terms,
@@ -28,6 +29,8 @@ import threading
 import time
 
 ORDERS = 200_000
+# Nodes in the cluster: 3, or what `--nodes` after `--` asks `up` for.
+NODES = 3
 
 
 def request(port, method, path, headers=None, timeout=10.0):
@@ -120,6 +123,12 @@ def main():
     p.add_argument("--pause", type=float, default=11.0, help="seconds between faults")
     p.add_argument("up_args", nargs="*")
     a = p.parse_args()
+    global NODES
+    for i, arg in enumerate(a.up_args):
+        if arg == "--nodes" and i + 1 < len(a.up_args):
+            NODES = int(a.up_args[i + 1])
+        elif arg.startswith("--nodes="):
+            NODES = int(arg.split("=", 1)[1])
 
     work = tempfile.mkdtemp(prefix="raftcart-failover.")
     data = os.path.join(work, "data")
@@ -140,7 +149,7 @@ def main():
 
 def leader_of(api):
     for _ in range(200):
-        for n in range(3):
+        for n in range(NODES):
             s = status(api + n)
             if s and s.get("leader_id") and s["leader_id"] == s["node_id"]:
                 return s["leader_id"], s["term"]
@@ -151,7 +160,7 @@ def leader_of(api):
 def healed(api, deadline):
     """Every node answers, one leader, every member caught up."""
     while time.monotonic() < deadline:
-        views = [status(api + n) for n in range(3)]
+        views = [status(api + n) for n in range(NODES)]
         if all(views):
             leaders = {v["leader_id"] for v in views}
             applied = {v["last_applied"] for v in views}
@@ -227,7 +236,7 @@ def run(a, data, api, up, work):
     _, last_term = leader_of(api)
     acked = [o for _, o in load.acks]
     missing = []
-    for n in range(3):
+    for n in range(NODES):
         for order in acked[:: max(1, len(acked) // 300)] + acked[-50:]:
             code, body = request(api + n, "GET", f"/orders/find/{order}?stale=true")
             if code != 200 or not json.loads(body)["paid"]:

@@ -14,8 +14,9 @@
 //! election timeout, it asks the other voters (signed `/raft/pre-vote`) for
 //! their term, their last log id and how long they have gone without the
 //! leader. It stands only if a majority, itself included, has lost the
-//! leader in the same term and none of them holds a longer log (or an equal
-//! one and a lower id): one voter stands, and it can win. It stands once the
+//! leader in the same term, the leader itself did not answer, and none of
+//! them holds a longer log (or an equal one and a lower id): one voter
+//! stands, and it can win. It stands once the
 //! lease has run out at enough of them to give it a majority, and not if it
 //! heard from the leader meanwhile. The election itself is openraft's
 //! ordinary one, so Raft's rules keep it safe; openraft's own timer stays on
@@ -143,6 +144,12 @@ pub fn decide(
     }
     if others.iter().any(|(_, a)| a.term > mine.term) {
         // A newer term exists: openraft learns of it by itself.
+        return None;
+    }
+    if others.iter().any(|(_, a)| a.leads) {
+        // The leader is alive and answers: it is handing its leadership
+        // over, or its heartbeats are late; openraft's own timer is the
+        // remedy if they never come.
         return None;
     }
     let lost: Vec<&(NodeId, PreVoteAnswer)> = others
@@ -344,5 +351,13 @@ mod tests {
         );
         // Two of five lost is not a majority.
         assert_eq!(decide(1, &me, &others[..1], 5, T), None);
+        // A leader that answers holds the stand, majority or not.
+        let leader = PreVoteAnswer {
+            leads: true,
+            ..at(3, 100, 0)
+        };
+        let mut with_leader = others.to_vec();
+        with_leader.push((5, leader));
+        assert_eq!(decide(1, &me, &with_leader, 5, T), None);
     }
 }

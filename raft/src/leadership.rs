@@ -10,8 +10,8 @@
 //! leader grants it its vote at once (its lease on itself dates from its own
 //! election) and steps down: in a cluster of three that is a majority. With
 //! more voters the target also needs voters whose lease, renewed by every
-//! heartbeat, has run out; openraft's candidate retries until it has. The
-//! requests held meanwhile go to the new leader.
+//! heartbeat, has run out, so the leader waits the lease out before it asks.
+//! The requests held meanwhile go to the new leader.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
@@ -69,7 +69,7 @@ pub async fn transfer(
         // leadership here.
         return Attempt::done(format!("node {me} leads (term {term_now})"));
     }
-    let (term, last_log, candidates) = {
+    let (term, last_log, candidates, voters) = {
         let metrics = raft.metrics();
         let m = metrics.borrow();
         if m.current_leader != Some(me) {
@@ -98,7 +98,12 @@ pub async fn transfer(
                 })
             })
             .collect();
-        (m.current_term, m.last_log_index.unwrap_or(0), candidates)
+        (
+            m.current_term,
+            m.last_log_index.unwrap_or(0),
+            candidates,
+            membership.voter_ids().count(),
+        )
     };
     let mut candidates = candidates;
     candidates.sort_by_key(|c| std::cmp::Reverse(c.matched));
@@ -135,7 +140,11 @@ pub async fn transfer(
     let runtime = raft.runtime_config();
     runtime.heartbeat(false);
     runtime.elect(false);
-    let result = hand_over(raft, peers, term, me, &target).await;
+    // The target's vote and this node's make a majority of at most three
+    // voters; with more, the target also needs voters whose lease has run
+    // out since the last heartbeat.
+    let wait_out_lease = voters / 2 + 1 > 2;
+    let result = hand_over(raft, peers, term, me, &target, wait_out_lease).await;
     let runtime = raft.runtime_config();
     runtime.heartbeat(true);
     runtime.elect(true);
@@ -158,7 +167,9 @@ async fn hand_over(
     term: u64,
     me: NodeId,
     target: &Candidate,
+    wait_out_lease: bool,
 ) -> Result<u64, String> {
+    let heartbeats_stopped = std::time::Instant::now();
     // Everything this node appended, writes already under way included,
     // must reach the target: with the longest log it wins the election.
     let config = raft.config().clone();
@@ -182,6 +193,10 @@ async fn hand_over(
         )
         .await
         .map_err(|e| format!("it did not catch up with index {last_log}: {e}"))?;
+    if wait_out_lease {
+        let lease = Duration::from_millis(config.election_timeout_max + 20);
+        tokio::time::sleep(lease.saturating_sub(heartbeats_stopped.elapsed())).await;
+    }
     let body =
         codec::encode(&CampaignRequest { term, from: me }).map_err(|e| format!("encoding: {e}"))?;
     peers
