@@ -76,13 +76,28 @@ pub struct PreVoteAnswer {
     pub silent_ms: u64,
 }
 
+/// What this node knows, as an answer to a pre-vote.
+fn view(raft: &Raft, contact: &LeaderContact) -> PreVoteAnswer {
+    let (term, leads) = {
+        let m = raft.metrics();
+        let m = m.borrow();
+        (m.current_term, m.state == ServerState::Leader)
+    };
+    PreVoteAnswer {
+        term,
+        leads,
+        last_log: raft.data_metrics().borrow().last_log,
+        silent_ms: contact.silent_for().as_millis() as u64,
+    }
+}
+
 /// Answers a pre-vote: what this node knows, nothing changed.
 pub fn answer(
     raft: &Raft,
     contact: &LeaderContact,
     req: &PreVoteRequest,
 ) -> Result<PreVoteAnswer, String> {
-    let (term, leads) = {
+    {
         let m = raft.metrics();
         let m = m.borrow();
         let membership = m.membership_config.membership();
@@ -95,14 +110,8 @@ pub fn answer(
                 m.current_term, req.term
             ));
         }
-        (m.current_term, m.state == ServerState::Leader)
-    };
-    Ok(PreVoteAnswer {
-        term,
-        leads,
-        last_log: raft.data_metrics().borrow().last_log,
-        silent_ms: contact.silent_for().as_millis() as u64,
-    })
+    }
+    Ok(view(raft, contact))
 }
 
 /// The timings the watch works with, from openraft's config.
@@ -185,38 +194,33 @@ pub async fn watch(
     let tick = (timing.silence / 10).max(Duration::from_millis(10));
     loop {
         tokio::time::sleep(tick).await;
-        let (me, state, voters) = {
+        let (me, state) = {
             let m = raft.metrics();
             let m = m.borrow();
-            let membership = m.membership_config.membership();
-            let voters: Vec<(NodeId, String)> = membership
-                .voter_ids()
-                .filter_map(|v| Some((v, membership.get_node(&v)?.raft_addr.clone())))
-                .collect();
-            (m.id, m.state, voters)
+            (m.id, m.state)
         };
         if state == ServerState::Leader {
             // A leader that steps down gives its successor the usual time.
             contact.heard();
             continue;
         }
-        if state != ServerState::Follower
-            || !voters.iter().any(|(v, _)| *v == me)
-            || contact.silent_for() < timing.silence
-        {
+        if state != ServerState::Follower || contact.silent_for() < timing.silence {
+            continue;
+        }
+        let voters: Vec<(NodeId, String)> = {
+            let m = raft.metrics();
+            let m = m.borrow();
+            let membership = m.membership_config.membership();
+            membership
+                .voter_ids()
+                .filter_map(|v| Some((v, membership.get_node(&v)?.raft_addr.clone())))
+                .collect()
+        };
+        if !voters.iter().any(|(v, _)| *v == me) {
             continue;
         }
         let contact_then = contact.last();
-        let mine = {
-            let m = raft.metrics();
-            let m = m.borrow();
-            PreVoteAnswer {
-                term: m.current_term,
-                leads: false,
-                last_log: raft.data_metrics().borrow().last_log,
-                silent_ms: contact.silent_for().as_millis() as u64,
-            }
-        };
+        let mine = view(&raft, &contact);
         let body = match codec::encode(&PreVoteRequest {
             from: me,
             term: mine.term,
