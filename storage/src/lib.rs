@@ -36,6 +36,7 @@ mod frame;
 mod keys;
 mod log_store;
 mod purge;
+mod records;
 mod snapshot;
 mod state_machine;
 mod state_view;

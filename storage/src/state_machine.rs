@@ -20,8 +20,9 @@ use crate::crash::crash_point;
 use crate::error::{self, Result};
 use crate::keys::{self, CF_SM};
 use crate::purge::Purge;
+use crate::records::{ApplyView, Records};
 use crate::snapshot::{self, SnapshotFile};
-use crate::state_view::{ApplyView, StateView};
+use crate::state_view::StateView;
 
 pub struct StateMachine {
     db: Arc<DB>,
@@ -29,6 +30,8 @@ pub struct StateMachine {
     purge: Arc<Purge>,
     applied: Option<LogId>,
     membership: StoredMembership,
+    /// What apply reads: the `sm` column family, decoded.
+    records: Records,
     /// Request records older than this were already swept (a cache, not state).
     swept_until_ms: u64,
 }
@@ -49,6 +52,7 @@ impl StateMachine {
                 .try_get(keys::MEMBERSHIP)
                 .map_err(unreadable)?
                 .unwrap_or_default(),
+            records: Records::load(&db).map_err(unreadable)?,
             db,
             snapshot_file: Arc::new(snapshot_file),
             purge,
@@ -138,10 +142,16 @@ impl StateMachine {
     /// Deletes request records that have expired. Only storage hygiene: whether a
     /// request record counts is decided on lookup by the domain, so replicas that
     /// sweep at different moments still answer alike.
-    fn sweep_request_records(&mut self, batch: &mut WriteBatch, clock_ms: u64) -> Result<()> {
+    /// Returns the ids whose request record it deletes.
+    fn sweep_request_records(
+        &mut self,
+        batch: &mut WriteBatch,
+        clock_ms: u64,
+    ) -> Result<Vec<String>> {
+        let mut swept = Vec::new();
         let cutoff = clock_ms.saturating_sub(REQUEST_RECORD_TTL_MS);
         if cutoff <= self.swept_until_ms {
-            return Ok(());
+            return Ok(swept);
         }
         let view = StateView::new(self.db.clone());
         let start = keys::record_by_time(self.swept_until_ms, "");
@@ -162,11 +172,31 @@ impl StateMachine {
             let stored: Option<RequestRecord> = view.get(&record_key);
             if stored.is_some_and(|s| s.at_ms == at_ms) {
                 batch.delete_cf(self.cf(), record_key);
+                swept.push(id);
             }
             batch.delete_cf(self.cf(), key);
         }
         self.swept_until_ms = cutoff;
-        Ok(())
+        Ok(swept)
+    }
+
+    /// The hashes of the ids in `changes` that have no request record once
+    /// `swept` is deleted: the records this batch adds rather than replaces.
+    fn new_request_ids(&self, changes: &Changes, swept: &[String]) -> Result<Vec<u64>> {
+        let mut new = Vec::with_capacity(changes.request_records.len());
+        for id in changes.request_records.keys() {
+            let stored = self.records.may_hold_request_id(id)
+                && !swept.contains(id)
+                && self
+                    .db
+                    .get_pinned_cf(self.cf(), keys::prefixed(keys::REQUEST_RECORD, id))
+                    .map_err(error::read_sm)?
+                    .is_some();
+            if !stored {
+                new.push(self.records.hash_request_id(id));
+            }
+        }
+        Ok(new)
     }
 }
 
@@ -182,7 +212,7 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         I: IntoIterator<Item = Entry> + OptionalSend,
         I::IntoIter: OptionalSend,
     {
-        let view = ApplyView::new(StateView::new(self.db.clone()));
+        let view = ApplyView::new(&self.records, &self.db);
         let mut overlay = Overlay::new(&view);
         let mut outcomes = Vec::new();
         let mut last = None;
@@ -216,9 +246,11 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         // Data and last applied log id in ONE batch: a crash between the two
         // would make a restart apply the same entries again.
         let mut batch = WriteBatch::default();
-        if let Some(clock) = changes.clock {
-            self.sweep_request_records(&mut batch, clock.ms)?;
-        }
+        let swept = match changes.clock {
+            Some(clock) => self.sweep_request_records(&mut batch, clock.ms)?,
+            None => Vec::new(),
+        };
+        let new_request_ids = self.new_request_ids(&changes, &swept)?;
         self.write_changes(&mut batch, &changes)?;
         self.put(&mut batch, keys::APPLIED, &last)?;
         if let Some(membership) = &new_membership {
@@ -231,6 +263,7 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
             .write_opt(batch, &WriteOptions::default())
             .map_err(error::write_sm)?;
         crash_point!("apply.after_write");
+        self.records.absorb(changes, &new_request_ids, &swept);
         self.applied = Some(last);
         if let Some(membership) = new_membership {
             self.membership = membership;
@@ -274,6 +307,8 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
             .save(meta, &data, "snapshot_install.file_written_before_rename")?;
         crash_point!("snapshot_install.after_file");
 
+        self.records =
+            Records::load(&self.db).map_err(|why| error::read_sm(error::invalid(why)))?;
         self.applied = meta.last_log_id;
         self.membership = meta.last_membership.clone();
         self.swept_until_ms = 0;

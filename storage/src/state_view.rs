@@ -1,6 +1,6 @@
 //! The state machine's records read straight from RocksDB.
 
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 
 use raftcart_domain::{Item, LogClock, Order, RequestRecord, StateRead, User};
 use raftcart_types::codec;
@@ -49,62 +49,24 @@ impl StateView {
     }
 }
 
-/// What `apply` reads through. A record that cannot be read must not pass
-/// for an absent one there: this replica would then decide differently
-/// from the others (refuse a checkout they accept). The first failure is
-/// kept; `apply` then stores nothing and returns a storage error, which
-/// stops Raft on this node, and the node exits to be restarted.
-pub(crate) struct ApplyView {
-    view: StateView,
-    failure: OnceLock<String>,
-}
-
-impl ApplyView {
-    pub(crate) fn new(view: StateView) -> Self {
-        ApplyView {
-            view,
-            failure: OnceLock::new(),
+/// The domain's reads as keys of the `sm` column family.
+impl StateRead for StateView {
+    fn user(&self, id: &str) -> Option<User> {
+        self.get(&keys::prefixed(keys::USER, id))
+    }
+    fn item(&self, id: &str) -> Option<Item> {
+        self.get(&keys::prefixed(keys::ITEM, id))
+    }
+    fn order(&self, id: &str) -> Option<Order> {
+        self.get(&keys::prefixed(keys::ORDER, id))
+    }
+    fn request_record(&self, request_id: &str) -> Option<RequestRecord> {
+        self.get(&keys::prefixed(keys::REQUEST_RECORD, request_id))
+    }
+    fn clock(&self) -> LogClock {
+        LogClock {
+            ms: self.get(keys::CLOCK).unwrap_or(0),
+            stamp_ms: self.get(keys::CLOCK_STAMP),
         }
     }
-
-    /// Why a read failed, if one did.
-    pub(crate) fn failure(&self) -> Option<&str> {
-        self.failure.get().map(String::as_str)
-    }
-
-    fn get<T: DeserializeOwned>(&self, key: &[u8]) -> Option<T> {
-        self.view.try_get(key).unwrap_or_else(|e| {
-            let _ = self.failure.set(e);
-            None
-        })
-    }
 }
-
-/// The domain's reads as keys of the `sm` column family: one mapping for
-/// both views, each with its own `get`.
-macro_rules! read_records {
-    ($view:ty) => {
-        impl StateRead for $view {
-            fn user(&self, id: &str) -> Option<User> {
-                self.get(&keys::prefixed(keys::USER, id))
-            }
-            fn item(&self, id: &str) -> Option<Item> {
-                self.get(&keys::prefixed(keys::ITEM, id))
-            }
-            fn order(&self, id: &str) -> Option<Order> {
-                self.get(&keys::prefixed(keys::ORDER, id))
-            }
-            fn request_record(&self, request_id: &str) -> Option<RequestRecord> {
-                self.get(&keys::prefixed(keys::REQUEST_RECORD, request_id))
-            }
-            fn clock(&self) -> LogClock {
-                LogClock {
-                    ms: self.get(keys::CLOCK).unwrap_or(0),
-                    stamp_ms: self.get(keys::CLOCK_STAMP),
-                }
-            }
-        }
-    };
-}
-read_records!(StateView);
-read_records!(ApplyView);

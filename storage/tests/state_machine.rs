@@ -236,31 +236,147 @@ async fn an_entry_of_several_proposals_answers_each_in_order() {
     assert_eq!(view.user("0").unwrap().credit, 6);
 }
 
-/// A record that cannot be read stops the apply with a storage error
-/// (which stops Raft on the node) rather than pass for an absent one, which
-/// would make this replica answer differently from the others; nothing of
-/// the failed batch is stored.
+/// A record that cannot be decoded stops the start: apply reads the
+/// records it keeps in memory, and one taken for absent would make this
+/// replica decide differently from the others.
 #[tokio::test]
-async fn an_unreadable_record_fails_the_apply_and_stores_nothing() {
+async fn an_undecodable_record_fails_the_open() {
     let dir = damaged_after_first_entry(b"u/1").await;
+    let err = open(dir.path()).err().expect("open refuses");
+    assert!(err.to_string().contains("u/1"), "{err}");
+}
+
+/// A request record is read from RocksDB when a retry comes. One that
+/// cannot be read stops the apply with a storage error (which stops Raft
+/// on the node) rather than pass for an absent one, which would apply the
+/// retry a second time; nothing of the failed batch is stored.
+#[tokio::test]
+async fn an_unreadable_request_record_fails_the_apply_and_stores_nothing() {
+    let dir = damaged_after_first_entry(b"s/r1").await;
     let (_log, mut sm, view) = open(dir.path()).unwrap();
-    let funds = |index, user: &str| {
+    let funds = entry(
+        2,
+        Command::AddFunds {
+            user_id: "0".into(),
+            amount: 5,
+        },
+    );
+    let mut retry = entry(3, Command::BatchInitUsers { n: 3, credit: 10 });
+    if let EntryPayload::Normal(Proposals(p)) = &mut retry.payload {
+        p[0].request_id = "r1".into();
+    }
+    let err = sm
+        .apply(vec![funds, retry])
+        .await
+        .expect_err("an undecodable request record");
+    assert!(err.to_string().contains("s/r1"), "{err}");
+    let (applied, _) = sm.applied_state().await.unwrap();
+    assert_eq!(applied.map(|l| l.index), Some(1));
+    assert_eq!(view.user("0").unwrap().credit, 10, "entry 2 not stored");
+}
+
+/// Apply reads users, items, orders and the request ids from memory: they
+/// must come back whole when the node restarts and when it installs a
+/// snapshot, or a retry would apply twice and a write would miss a record.
+#[tokio::test]
+async fn a_reopened_or_installed_node_recognises_retries_and_finds_every_record() {
+    let retry_add_item = |index| Entry {
+        log_id: LogId::new(CommittedLeaderId::new(1, 1), index),
+        payload: EntryPayload::Normal(Proposals(vec![Proposal {
+            request_id: "r4".into(),
+            at_ms: index,
+            command: Command::AddItem {
+                order_id: "o".into(),
+                item_id: "0".into(),
+                quantity: 2,
+            },
+        }])),
+    };
+    let add_funds = |index| {
         entry(
             index,
             Command::AddFunds {
-                user_id: user.into(),
+                user_id: "1".into(),
                 amount: 5,
             },
         )
     };
-    let err = sm
-        .apply(vec![funds(2, "0"), funds(3, "1")])
+    let a = tempfile::tempdir().unwrap();
+    let b = tempfile::tempdir().unwrap();
+    let snapshot = workload_snapshot(a.path()).await.2;
+
+    let (_log, mut sm, view) = open(a.path()).unwrap();
+    sm.apply(vec![retry_add_item(6), add_funds(7)])
         .await
-        .expect_err("an undecodable user record");
-    assert!(err.to_string().contains("u/1"), "{err}");
-    let (applied, _) = sm.applied_state().await.unwrap();
-    assert_eq!(applied.map(|l| l.index), Some(1));
-    assert_eq!(view.user("0").unwrap().credit, 10, "entry 2 not stored");
+        .unwrap();
+    assert_eq!(
+        view.order("o").unwrap().lines.len(),
+        1,
+        "retry applied twice"
+    );
+    assert_eq!(view.user("1").unwrap().credit, 11);
+    assert_eq!(view.item("0").unwrap().stock, 3);
+
+    let (_log, mut sm, view) = open(b.path()).unwrap();
+    sm.install_snapshot(&snapshot.meta, snapshot.snapshot)
+        .await
+        .unwrap();
+    let outcomes = sm
+        .apply(vec![retry_add_item(6), add_funds(7)])
+        .await
+        .unwrap();
+    assert!(outcomes[1][0].is_ok(), "{:?}", outcomes[1]);
+    assert_eq!(
+        view.order("o").unwrap().lines.len(),
+        1,
+        "retry applied twice"
+    );
+    assert_eq!(view.user("1").unwrap().credit, 11);
+}
+
+/// A request id whose record expired is a new request; used again in the
+/// very batch whose sweep deletes its old record, it must be remembered
+/// again, so that its own retry is answered, not applied.
+#[tokio::test]
+async fn a_request_id_reused_as_its_old_record_is_swept_is_remembered_again() {
+    const T0: u64 = 1_700_000_000_000;
+    let dir = tempfile::tempdir().unwrap();
+    let (_log, mut sm, view) = open(dir.path()).unwrap();
+    let write = |index: u64, id: &str, step: u64, command| Entry {
+        log_id: LogId::new(CommittedLeaderId::new(1, 1), index),
+        payload: EntryPayload::Normal(Proposals(vec![Proposal {
+            request_id: id.into(),
+            at_ms: T0 + step * 5_000,
+            command,
+        }])),
+    };
+    let fund = || Command::AddFunds {
+        user_id: "0".into(),
+        amount: 1,
+    };
+    sm.apply(vec![
+        write(1, "init", 0, Command::BatchInitUsers { n: 1, credit: 0 }),
+        write(2, "x", 0, fund()),
+    ])
+    .await
+    .unwrap();
+    // 5 s of log clock per write: past the time to live at the last one,
+    // which uses "x" again.
+    let steps = REQUEST_RECORD_TTL_MS / 5_000 + 4;
+    let mut batch: Vec<_> = (1..steps)
+        .map(|step| write(step + 2, &format!("w{step}"), step, fund()))
+        .collect();
+    batch.push(write(steps + 2, "x", steps, fund()));
+    sm.apply(batch).await.unwrap();
+    assert_eq!(view.user("0").unwrap().credit, steps + 1, "x applied anew");
+    sm.apply(vec![write(steps + 3, "x", steps + 1, fund())])
+        .await
+        .unwrap();
+    assert_eq!(
+        view.user("0").unwrap().credit,
+        steps + 1,
+        "the retry of the reused x applied again"
+    );
 }
 
 /// Unreadable state machine metadata stops the start: taken for "nothing
