@@ -3,7 +3,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use rocksdb::{BlockBasedOptions, Cache, ColumnFamilyDescriptor, Options, DB};
+use rocksdb::{BlockBasedOptions, Cache, ColumnFamilyDescriptor, Env, Options, DB};
 
 use crate::error::{read_sm, Result};
 use crate::keys::{CF_LOG, CF_META, CF_SM};
@@ -38,6 +38,17 @@ pub(crate) fn open_db(dir: &Path) -> Result<Arc<DB>> {
     opts.create_if_missing(true);
     opts.create_missing_column_families(true);
     opts.set_compression_type(rocksdb::DBCompressionType::Lz4);
+    // A batch_init writes up to a million records at once. Written back to
+    // disk as they come (1 MiB at a time), they do not pile up in the page
+    // cache for the next log fsync to wait on; and compacting them runs
+    // below the requests' CPU priority, so it takes the cores they leave.
+    // Flushes stay at normal priority: a flush that falls behind would stall
+    // every write of the node, log appends included.
+    opts.set_bytes_per_sync(1 << 20);
+    opts.set_wal_bytes_per_sync(1 << 20);
+    let mut env = Env::new().map_err(read_sm)?;
+    env.lower_thread_pool_cpu_priority();
+    opts.set_env(&env);
     let cfs = [
         ColumnFamilyDescriptor::new(CF_LOG, Options::default()),
         ColumnFamilyDescriptor::new(CF_META, Options::default()),
@@ -48,12 +59,10 @@ pub(crate) fn open_db(dir: &Path) -> Result<Arc<DB>> {
     ))
 }
 
-/// The state machine's column family is read by point lookups, one per
-/// record a command touches, and a lookup of a request id's request record nearly
-/// always misses. Bloom filters, in the memtable and in every table file,
-/// let a miss skip the search, and let a hit skip the files that do not
-/// hold the key (profiled: these lookups were a quarter of the CPU of a
-/// checkout load without them).
+/// The state machine's column family is read by queries, snapshots and the
+/// rare retry (apply reads its records from memory, `records.rs`). Bloom
+/// filters, in the memtable and in every table file, let a miss skip the
+/// search, and let a hit skip the files that do not hold the key.
 fn state_options() -> Options {
     let mut table = BlockBasedOptions::default();
     table.set_bloom_filter(10.0, false);
