@@ -24,6 +24,10 @@ pub fn apply_proposal<S: StateWrite + ?Sized>(state: &mut S, proposal: &Proposal
     let log_clock = state.clock().advance(proposal.at_ms);
     state.set_clock(log_clock);
     let clock = log_clock.ms;
+    if matches!(proposal.command, Command::Noop) {
+        // Not remembered: a retry of a no-op is another no-op.
+        return execute(state, &proposal.command);
+    }
 
     if let Some(request_record) = state.request_record(&proposal.request_id) {
         // Expiry is judged here, on lookup, against the log's clock, so every
@@ -185,6 +189,7 @@ pub fn execute<S: StateWrite + ?Sized>(state: &mut S, command: &Command) -> Outc
             Ok(done("Order removed"))
         }
         Command::Checkout { order_id } => checkout(state, order_id),
+        Command::Noop => Ok(done("no-op")),
         Command::BatchInitOrders {
             n,
             n_items,

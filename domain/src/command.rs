@@ -73,6 +73,9 @@ pub enum Command {
         item_price: u64,
         seed: u64,
     },
+    /// Touches no record and is not remembered: what Raft, HTTP and fsync
+    /// cost without the state machine (`bench/compare.sh --ceiling`).
+    Noop,
 }
 
 impl Command {
@@ -94,6 +97,7 @@ impl Command {
             Command::RemoveOrder { .. } => "remove_order",
             Command::Checkout { .. } => "checkout",
             Command::BatchInitOrders { .. } => "batch_init_orders",
+            Command::Noop => "noop",
         }
     }
 }

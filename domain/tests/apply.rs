@@ -762,3 +762,28 @@ fn a_leader_clock_hours_behind_does_not_stop_request_ids_expiring() {
         "the request id outlived its time to live under a leader whose clock is behind"
     );
 }
+
+/// The ceiling benchmark's write: it moves the log clock like any
+/// proposal, and changes no record, not even a request record.
+#[test]
+fn a_noop_changes_no_record_and_is_not_remembered() {
+    let mut s = setup(2, 5, 2, 9);
+    let before = s.clone();
+    let proposal = Proposal {
+        request_id: "n".into(),
+        at_ms: 1_000,
+        command: Command::Noop,
+    };
+    for _ in 0..2 {
+        assert_eq!(
+            apply_proposal(&mut s, &proposal),
+            Ok(Reply::Done {
+                msg: "no-op".into()
+            })
+        );
+    }
+    assert!(s.request_records.is_empty());
+    assert_eq!(s.clock.stamp_ms, Some(1_000));
+    s.clock = before.clock;
+    assert_eq!(s, before);
+}

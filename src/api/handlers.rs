@@ -34,7 +34,7 @@ fn request_id(headers: &HeaderMap) -> Result<String, ApiError> {
     }
 }
 
-async fn write(state: &AppState, headers: &HeaderMap, command: Command) -> ApiResult {
+pub(super) async fn write(state: &AppState, headers: &HeaderMap, command: Command) -> ApiResult {
     Ok(reply_json(propose(state, headers, command).await?))
 }
 

@@ -6,6 +6,7 @@
 
 mod admin_auth;
 pub mod admin_token;
+mod bench;
 mod cluster;
 #[cfg(feature = "failpoints")]
 mod debug;
@@ -92,7 +93,9 @@ fn operator_routes(state: &AppState) -> Router<AppState> {
         .route("/cluster/transfer-leader/{id}", post(transfer_leader_to))
         .route("/cluster/remove/{id}", post(remove_member))
         .route("/cluster/snapshot", post(snapshot))
-        .route("/cluster/backup", get(backup));
+        .route("/cluster/backup", get(backup))
+        .route("/cluster/bench/http", post(bench::http_only))
+        .route("/cluster/bench/noop", post(bench::noop));
     // Test builds only: crash points (storage's `CRASH_POINTS`).
     #[cfg(feature = "failpoints")]
     let routes = routes.route("/debug/crash-at/{name}", post(debug::crash_at));

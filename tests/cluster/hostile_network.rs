@@ -32,7 +32,7 @@ const RAFT_ROUTES: [&str; 7] = [
 ];
 
 /// The routes that change or dump the cluster.
-const OPERATOR_ROUTES: [(&str, &str); 7] = [
+const OPERATOR_ROUTES: [(&str, &str); 9] = [
     ("POST", "/cluster/add-learner/99/127.0.0.1:1/127.0.0.1:2"),
     ("POST", "/cluster/promote/2"),
     ("POST", "/cluster/remove/2"),
@@ -40,6 +40,8 @@ const OPERATOR_ROUTES: [(&str, &str); 7] = [
     ("POST", "/cluster/transfer-leader/2"),
     ("POST", "/cluster/snapshot"),
     ("GET", "/cluster/backup"),
+    ("POST", "/cluster/bench/http"),
+    ("POST", "/cluster/bench/noop"),
 ];
 
 fn peer_key(c: &Cluster) -> PeerKey {
