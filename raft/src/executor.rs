@@ -186,7 +186,15 @@ impl Executor {
     ) -> Result<Outcome, ClusterError> {
         match consistency {
             Consistency::Stale => Ok(answer(&*self.reader, &query)),
-            Consistency::Linearizable => self.outcome(Op::Read { query }).await,
+            // The read index: the leader confirms it still leads and names
+            // its commit point; once this node has applied that far, its own
+            // state holds every write acknowledged before the read began. A
+            // follower thus answers for itself, and the leader only names
+            // an index.
+            Consistency::Linearizable => {
+                self.catch_up().await?;
+                Ok(answer(&*self.reader, &query))
+            }
         }
     }
 
@@ -264,6 +272,8 @@ impl Executor {
                 };
                 self.proposer.propose(proposal).await
             }
+            // Nodes read through `ReadIndex` and answer themselves; a peer
+            // may still send its query to be answered here.
             Op::Read { query } => match self.raft.ensure_linearizable().await {
                 Ok(_) => Attempt::Done(answer(&*self.reader, query)),
                 Err(e) => not_confirmed(e),

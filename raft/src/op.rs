@@ -13,11 +13,12 @@ pub enum Op {
         request_id: RequestId,
         command: Command,
     },
+    /// Answer a query on the leader (`Executor::read` uses `ReadIndex`).
     Read {
         query: Query,
     },
     /// Confirm leadership and name the commit point (see
-    /// `Executor::catch_up`).
+    /// `Executor::catch_up`): a linearizable read on any node.
     ReadIndex,
     Membership(MembershipOp),
     /// Hand the leadership to this voter, or to the most caught-up one.
@@ -41,8 +42,8 @@ impl Op {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Consistency {
-    /// Confirm leadership with a quorum (read index) and read after the
-    /// commit point: never stale.
+    /// Confirm leadership with a quorum (read index) and read, on this
+    /// node, once it has applied up to the commit point: never stale.
     Linearizable,
     /// Read this node's state as it is: fast, possibly behind.
     Stale,

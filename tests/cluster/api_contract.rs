@@ -5,6 +5,7 @@
 use crate::common::{credit, stock, Cluster};
 use reqwest::Method;
 use serde_json::Value;
+use std::time::Duration;
 
 fn id(v: &Value, field: &str) -> String {
     v[field]
@@ -56,6 +57,7 @@ async fn whole_contract(c: &Cluster) {
     every_node_serves_and_forwards(c).await;
     bad_input(c).await;
     status_endpoint(c).await;
+    bench_routes(c).await;
 }
 
 async fn course_stock(c: &Cluster) {
@@ -266,6 +268,65 @@ async fn every_node_serves_and_forwards(c: &Cluster) {
             "read through node {node}"
         );
     }
+    // A follower answers a read itself once it has applied up to the
+    // leader's commit point: right after the leader acknowledges a write,
+    // every node already sees it.
+    let leader = c.wait_for_leader(Duration::from_secs(10)).await;
+    for round in 1..=20u64 {
+        let (s, _) = c
+            .call(
+                Method::POST,
+                &c.node_url(leader),
+                &format!("/payment/add_funds/{user}/1"),
+            )
+            .await;
+        assert_eq!(s, 200);
+        for node in 1..=3 {
+            let (s, v) = c
+                .call(
+                    Method::GET,
+                    &c.node_url(node),
+                    &format!("/payment/find_user/{user}"),
+                )
+                .await;
+            assert_eq!(
+                (s, v["credit"].as_u64()),
+                (200, Some(3 + round)),
+                "read through node {node} right after write {round} (leader {leader})"
+            );
+        }
+    }
+}
+
+/// The ceiling benchmark's routes (`bench/compare.sh --ceiling`): an
+/// answer from the HTTP server alone, and a no-op write that commits
+/// through Raft, on any node, and changes no record.
+async fn bench_routes(c: &Cluster) {
+    let user = new_user(c).await;
+    c.post(&format!("/payment/add_funds/{user}/7")).await;
+    let applied = |v: Option<Value>| v.unwrap()["last_applied"].as_u64().unwrap();
+    let leader = c.wait_for_leader(Duration::from_secs(10)).await;
+    for node in 1..=3 {
+        let before = applied(c.status(leader).await);
+        let (s, v) = c
+            .call_admin(Method::POST, &c.node_url(node), "/cluster/bench/noop")
+            .await;
+        assert_eq!(
+            (s, v["msg"].as_str()),
+            (200, Some("no-op")),
+            "node {node}: {v}"
+        );
+        let after = applied(c.status(leader).await);
+        assert!(
+            after > before,
+            "through node {node}: applied {before} -> {after}"
+        );
+        let (s, v) = c
+            .call_admin(Method::POST, &c.node_url(node), "/cluster/bench/http")
+            .await;
+        assert_eq!((s, v["done"].as_bool()), (200, Some(true)), "{v}");
+    }
+    assert_eq!(credit(c, &user).await, 7);
 }
 
 /// Each bad request gets the expected 4xx with a JSON error, and the state
