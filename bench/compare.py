@@ -80,8 +80,9 @@ def wait_until(what, check, seconds=60.0):
 
 def wrk(url, script, conns, secs, *script_args):
     """One wrk run: its RESULT line as numbers, plus wrk's own CPU seconds."""
-    cmd = ["wrk", f"-t{THREADS}", f"-c{conns}", f"-d{secs}s", "--timeout", "10s",
-           "-s", os.path.join(HERE, script), url, "--", str(THREADS), *map(str, script_args)]
+    threads = min(THREADS, conns)  # wrk needs a connection per thread
+    cmd = ["wrk", f"-t{threads}", f"-c{conns}", f"-d{secs}s", "--timeout", "10s",
+           "-s", os.path.join(HERE, script), url, "--", str(threads), *map(str, script_args)]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True)
     out = proc.stdout.read()
     _, status, usage = os.wait4(proc.pid, 0)
@@ -248,6 +249,9 @@ def compare(a, work, conn_list):
             rows.append(run_checkouts(rc, conns, a, "direct"))
             if not a.no_gateway:
                 rows.append(run_checkouts(rc, conns, a, "gateway"))
+        rss = [int(next(l.split()[1] for l in open(f"/proc/{pid}/status")
+                        if l.startswith("VmRSS"))) // 1024 for pid in rc.pids]
+        print(f"  raftcart node RSS after the runs: {', '.join(f'{m} MB' for m in rss)}")
         # The runs checked out real orders: the first ones are paid now.
         paid = sum(rc.paid(o) for o in range(20))
         if paid < 10:
@@ -318,7 +322,7 @@ def summarise(rows):
         print(f"c={conns}: " + "; ".join(parts))
 
 
-def plot(rows, path):
+def plot(rows, path, nodes):
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -338,7 +342,7 @@ def plot(rows, path):
         ax.grid(True, alpha=0.3)
         ax.legend()
     ax2.set_yscale("log")
-    fig.suptitle("raftcart checkouts vs etcd puts, 3-node clusters on one 2-core machine "
+    fig.suptitle(f"raftcart checkouts vs etcd puts, {nodes}-node clusters on one machine "
                  "(bench/compare.sh --sweep)", fontsize=10)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
@@ -384,7 +388,7 @@ def main():
         w.writerows(rows)
     print(f"\nfigures: {os.path.join(a.out, name + '.csv')}")
     if a.sweep:
-        plot(rows, os.path.join(a.out, "sweep.png"))
+        plot(rows, os.path.join(a.out, "sweep.png"), a.nodes)
     bad = [r for r in rows if r["system"] != "etcd" and (r["non2xx"] or r.get("elections"))]
     if bad:
         print(f"raftcart runs with failed requests or elections: {len(bad)}", file=sys.stderr)
