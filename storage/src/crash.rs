@@ -11,7 +11,7 @@
 
 /// Every crash point, by step and position.
 pub const CRASH_POINTS: &[&str] = &[
-    // Log append: the entries written (unsynced), then the group commit's
+    // Log append: the entries written (unsynced), then the sync thread's
     // fsync, then the callback that tells openraft they are on disk.
     "append.before_write",
     "append.written_before_sync",

@@ -4,8 +4,7 @@
 //! Durability rules (the crash windows they close, and the crash point that
 //! proves each, are in docs/STORAGE.md):
 //! - log appends and votes are synced before they are acknowledged (appends
-//!   by a group commit that shares one fsync among all the appends waiting
-//!   for it);
+//!   on a sync thread, `wal_sync`);
 //! - each applied batch of entries is one atomic write that also records the
 //!   last applied log id;
 //! - a purge never deletes past what the state machine durably holds: the

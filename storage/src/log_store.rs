@@ -173,7 +173,7 @@ impl RaftLogStorage<TypeConfig> for LogStore {
             let bytes = codec::encode(&entry).map_err(error::write_logs)?;
             batch.put_cf(cf, keys::log_index(entry.log_id.index), bytes);
         }
-        // Written now, synced by the group commit: the callback tells
+        // Written now, synced by the sync thread: the callback tells
         // openraft the entries are on disk, and a leader counts them towards
         // a quorum from then on, so it must wait for the fsync.
         crash_point!("append.before_write");
