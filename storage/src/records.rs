@@ -19,11 +19,11 @@ use std::hash::BuildHasher;
 use std::sync::OnceLock;
 
 use raftcart_domain::{Changes, Item, LogClock, Order, RequestRecord, StateRead, User};
-use raftcart_types::codec;
 use rocksdb::{Direction, IteratorMode, DB};
 use serde::de::DeserializeOwned;
 
 use crate::keys::{self, CF_SM};
+use crate::state_view::{decode, read};
 
 pub(crate) struct Records {
     pub(crate) users: HashMap<String, User>,
@@ -46,8 +46,8 @@ impl Records {
             items: load_kind(db, keys::ITEM)?,
             orders: load_kind(db, keys::ORDER)?,
             clock: LogClock {
-                ms: get(db, keys::CLOCK)?.unwrap_or(0),
-                stamp_ms: get(db, keys::CLOCK_STAMP)?,
+                ms: read(db, keys::CLOCK)?.unwrap_or(0),
+                stamp_ms: read(db, keys::CLOCK_STAMP)?,
             },
             request_ids: HashMap::new(),
             hasher: RandomState::new(),
@@ -154,7 +154,7 @@ impl StateRead for ApplyView<'_> {
             return None;
         }
         let key = keys::prefixed(keys::REQUEST_RECORD, request_id);
-        get(self.db, &key).unwrap_or_else(|e| {
+        read(self.db, &key).unwrap_or_else(|e| {
             let _ = self.failure.set(e);
             None
         })
@@ -162,20 +162,6 @@ impl StateRead for ApplyView<'_> {
     fn clock(&self) -> LogClock {
         self.records.clock
     }
-}
-
-fn get<T: DeserializeOwned>(db: &DB, key: &[u8]) -> Result<Option<T>, String> {
-    let cf = db.cf_handle(CF_SM).expect("sm column family exists");
-    match db.get_pinned_cf(cf, key) {
-        Ok(Some(bytes)) => decode(key, &bytes).map(Some),
-        Ok(None) => Ok(None),
-        Err(e) => Err(format!("reading the state machine: {e}")),
-    }
-}
-
-fn decode<T: DeserializeOwned>(key: &[u8], bytes: &[u8]) -> Result<T, String> {
-    codec::decode(bytes)
-        .map_err(|e| format!("undecodable record {:?}: {e}", String::from_utf8_lossy(key)))
 }
 
 /// Calls `each` with the id and value of every record under `prefix`.

@@ -29,14 +29,7 @@ impl StateView {
         &self,
         key: &[u8],
     ) -> std::result::Result<Option<T>, String> {
-        let cf = self.db.cf_handle(CF_SM).expect("sm column family exists");
-        match self.db.get_pinned_cf(cf, key) {
-            Ok(Some(bytes)) => codec::decode(&bytes)
-                .map(Some)
-                .map_err(|e| format!("undecodable record {:?}: {e}", String::from_utf8_lossy(key))),
-            Ok(None) => Ok(None),
-            Err(e) => Err(format!("reading the state machine: {e}")),
-        }
+        read(&self.db, key)
     }
 
     /// For queries: a record that cannot be read is logged and answered as
@@ -47,6 +40,23 @@ impl StateView {
             None
         })
     }
+}
+
+/// One record of the `sm` column family (`None` if absent), or why it could
+/// not be read.
+pub(crate) fn read<T: DeserializeOwned>(db: &DB, key: &[u8]) -> Result<Option<T>, String> {
+    let cf = db.cf_handle(CF_SM).expect("sm column family exists");
+    match db.get_pinned_cf(cf, key) {
+        Ok(Some(bytes)) => decode(key, &bytes).map(Some),
+        Ok(None) => Ok(None),
+        Err(e) => Err(format!("reading the state machine: {e}")),
+    }
+}
+
+/// A record's bytes, decoded; the error names its key.
+pub(crate) fn decode<T: DeserializeOwned>(key: &[u8], bytes: &[u8]) -> Result<T, String> {
+    codec::decode(bytes)
+        .map_err(|e| format!("undecodable record {:?}: {e}", String::from_utf8_lossy(key)))
 }
 
 /// The domain's reads as keys of the `sm` column family.
