@@ -245,25 +245,24 @@ async fn older_endpoints(c: &Cluster) {
 
 async fn every_node_serves_and_forwards(c: &Cluster) {
     let user = new_user(c).await;
+    // One unit of credit, written through `node`.
+    let add_one = |node: u64| {
+        let path = format!("/payment/add_funds/{user}/1");
+        async move { c.call(Method::POST, &c.node_url(node), &path).await.0 }
+    };
+    // The credit as `node` reads it (linearizable: the default).
+    let credit_on = |node: u64| {
+        let path = format!("/payment/find_user/{user}");
+        async move {
+            let (s, v) = c.call(Method::GET, &c.node_url(node), &path).await;
+            (s, v["credit"].as_u64())
+        }
+    };
     for node in 1..=3 {
-        let (s, _) = c
-            .call(
-                Method::POST,
-                &c.node_url(node),
-                &format!("/payment/add_funds/{user}/1"),
-            )
-            .await;
-        assert_eq!(s, 200, "write through node {node}");
-        // Linearizable by default: each node sees every write so far.
-        let (s, v) = c
-            .call(
-                Method::GET,
-                &c.node_url(node),
-                &format!("/payment/find_user/{user}"),
-            )
-            .await;
+        assert_eq!(add_one(node).await, 200, "write through node {node}");
+        // Each node sees every write so far.
         assert_eq!(
-            (s, v["credit"].as_u64()),
+            credit_on(node).await,
             (200, Some(node)),
             "read through node {node}"
         );
@@ -273,24 +272,10 @@ async fn every_node_serves_and_forwards(c: &Cluster) {
     // every node already sees it.
     let leader = c.wait_for_leader(Duration::from_secs(10)).await;
     for round in 1..=20u64 {
-        let (s, _) = c
-            .call(
-                Method::POST,
-                &c.node_url(leader),
-                &format!("/payment/add_funds/{user}/1"),
-            )
-            .await;
-        assert_eq!(s, 200);
+        assert_eq!(add_one(leader).await, 200);
         for node in 1..=3 {
-            let (s, v) = c
-                .call(
-                    Method::GET,
-                    &c.node_url(node),
-                    &format!("/payment/find_user/{user}"),
-                )
-                .await;
             assert_eq!(
-                (s, v["credit"].as_u64()),
+                credit_on(node).await,
                 (200, Some(3 + round)),
                 "read through node {node} right after write {round} (leader {leader})"
             );
