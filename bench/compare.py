@@ -105,15 +105,19 @@ class Raftcart:
              "--gateway-port", str(GATEWAY_PORT), "--api-port", str(GATEWAY_PORT + 1),
              "--raft-port", str(GATEWAY_PORT + 11)],
             stdout=self.log, stderr=subprocess.STDOUT)
-        wait_until("raftcart's leader", lambda: self.leader() is not None)
-        self.token = open(os.path.join(self.data, "admin.token")).read().strip()
-        self.pids = [int(open(os.path.join(self.data, f"node{n}.pid")).read())
-                     for n in range(1, nodes + 1)]
-        leader = self.leader()
-        self.leader_url = f"http://127.0.0.1:{GATEWAY_PORT + leader}"
-        self.gateway_url = f"http://127.0.0.1:{GATEWAY_PORT}"
-        http("POST", f"{self.leader_url}/payment/batch_init/100000/1000000000")
-        http("POST", f"{self.leader_url}/stock/batch_init/100000/1000000000/1")
+        try:
+            wait_until("raftcart's leader", lambda: self.leader() is not None)
+            self.token = open(os.path.join(self.data, "admin.token")).read().strip()
+            self.pids = [int(open(os.path.join(self.data, f"node{n}.pid")).read())
+                         for n in range(1, nodes + 1)]
+            leader = self.leader()
+            self.leader_url = f"http://127.0.0.1:{GATEWAY_PORT + leader}"
+            self.gateway_url = f"http://127.0.0.1:{GATEWAY_PORT}"
+            http("POST", f"{self.leader_url}/payment/batch_init/100000/1000000000")
+            http("POST", f"{self.leader_url}/stock/batch_init/100000/1000000000/1")
+        except BaseException:
+            self.stop()
+            raise
 
     def status(self, node):
         return http("GET", f"http://127.0.0.1:{GATEWAY_PORT + node}/cluster/status", timeout=5)
@@ -129,7 +133,14 @@ class Raftcart:
         return None
 
     def term(self):
-        return self.status(self.leader())["term"]
+        """The highest term any node reports."""
+        terms = []
+        for n in range(1, self.nodes + 1):
+            try:
+                terms.append(self.status(n)["term"])
+            except OSError:
+                pass
+        return max(terms)
 
     def reset_orders(self, orders):
         """Every order unpaid again; returns once every node applied it."""
@@ -170,7 +181,11 @@ class Etcd:
                 stdout=log, stderr=subprocess.STDOUT))
         self.pids = [p.pid for p in self.procs]
         self.urls = [f"http://127.0.0.1:{ETCD_CLIENT_PORT + i}" for i in range(1, nodes + 1)]
-        wait_until("etcd's leader", lambda: self.leader() is not None)
+        try:
+            wait_until("etcd's leader", lambda: self.leader() is not None)
+        except BaseException:
+            self.stop()
+            raise
         self.leader_url = self.leader()
 
     def leader(self):
@@ -216,7 +231,10 @@ def run_raftcart(rc, name, url, conns, secs, script, *script_args):
     """One wrk run against raftcart, with the CPU of every node and of the
     leader alone, and the elections it saw."""
     term = rc.term()
-    leader_pid = [rc.pids[rc.leader() - 1]]
+    leader = rc.leader()
+    if leader is None:
+        raise SystemExit("raftcart: no leader before the run")
+    leader_pid = [rc.pids[leader - 1]]
     before, leader_before = cpu_seconds(rc.pids), cpu_seconds(leader_pid)
     result = wrk(url, script, conns, secs, *script_args)
     cpu, leader_cpu = cpu_seconds(rc.pids) - before, cpu_seconds(leader_pid) - leader_before
