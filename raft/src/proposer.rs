@@ -22,10 +22,11 @@ use raftcart_types::Raft;
 pub struct Batching {
     /// Writes per entry, at most: bounds an entry's size and its apply time.
     pub writes_per_entry: usize,
-    /// Entries proposed but not yet answered, so that the log append,
-    /// replication and apply stages can overlap. One gave more checkouts
-    /// per second sent to the leader on a 2-core machine, and fewer through
-    /// the gateway (docs/performance.md, "Entries in flight").
+    /// Entries proposed but not yet answered. More let the log append,
+    /// replication and apply stages overlap; on a 2-core machine one gave
+    /// the most checkouts per second sent to the leader and the lower
+    /// Locust p99, and fewer through a saturated gateway
+    /// (docs/performance.md, "Entries in flight").
     pub entries_in_flight: usize,
 }
 
@@ -33,7 +34,7 @@ impl Default for Batching {
     fn default() -> Self {
         Batching {
             writes_per_entry: 512,
-            entries_in_flight: 4,
+            entries_in_flight: 1,
         }
     }
 }
