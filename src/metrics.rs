@@ -8,6 +8,7 @@ use prometheus::{
     Encoder, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts,
     Registry, TextEncoder,
 };
+use raftcart_raft::ReadIndexCounts;
 use raftcart_types::Raft;
 
 pub struct Metrics {
@@ -21,6 +22,7 @@ pub struct Metrics {
     last_log_index: IntGauge,
     last_applied: IntGauge,
     replication_lag: IntGaugeVec,
+    read_index: IntCounterVec,
 }
 
 impl Metrics {
@@ -84,9 +86,19 @@ impl Metrics {
                 &["follower"],
             )
             .expect("static metric definition"),
+            read_index: IntCounterVec::new(
+                Opts::new(
+                    "raftcart_read_index_total",
+                    "Linearizable reads and the read index rounds behind them: `reads` on this \
+                     node, read indexes it `requested` for them, and as leader the requests it \
+                     `served` and the quorum rounds that `confirmed` them.",
+                ),
+                &["what"],
+            )
+            .expect("static metric definition"),
             registry,
         };
-        let collectors: [Box<dyn prometheus::core::Collector>; 9] = [
+        let collectors: [Box<dyn prometheus::core::Collector>; 10] = [
             Box::new(m.http_requests.clone()),
             Box::new(m.http_duration.clone()),
             Box::new(m.checkouts.clone()),
@@ -96,6 +108,7 @@ impl Metrics {
             Box::new(m.last_log_index.clone()),
             Box::new(m.last_applied.clone()),
             Box::new(m.replication_lag.clone()),
+            Box::new(m.read_index.clone()),
         ];
         for c in collectors {
             m.registry
@@ -141,9 +154,19 @@ impl Metrics {
         (requests, checkouts)
     }
 
-    /// The Prometheus text exposition, with the Raft gauges read now.
-    pub fn render(&self, raft: &Raft) -> String {
+    /// The Prometheus text exposition, with the Raft gauges and the read
+    /// index counts read now.
+    pub fn render(&self, raft: &Raft, reads: ReadIndexCounts) -> String {
         self.read_raft(raft);
+        for (what, total) in [
+            ("reads", reads.reads),
+            ("requested", reads.requested),
+            ("served", reads.served),
+            ("confirmed", reads.confirmed),
+        ] {
+            let counter = self.read_index.with_label_values(&[what]);
+            counter.inc_by(total.saturating_sub(counter.get()));
+        }
         let mut out = Vec::new();
         TextEncoder::new()
             .encode(&self.registry.gather(), &mut out)

@@ -25,6 +25,7 @@ use crate::membership::{self, MembershipOp};
 use crate::op::{Consistency, Op};
 use crate::peer_client::PeerClient;
 use crate::proposer::{Batching, Proposer};
+use crate::shared_round::SharedRound;
 use raftcart_types::{NodeId, NodeInfo, Raft};
 
 #[derive(Debug, Clone)]
@@ -56,6 +57,24 @@ pub struct Executor {
     handover: Arc<Handover>,
     /// When this node last heard from its leader (`election`).
     contact: Arc<LeaderContact>,
+    /// This node's reads waiting for a read index share one request for it.
+    read_rounds: SharedRound<Result<u64, ClusterError>>,
+    /// As leader: read index requests (its own and its followers') share
+    /// one quorum confirmation.
+    confirm_rounds: SharedRound<Attempt>,
+}
+
+/// How many reads shared a read index, on one node (`Executor::read_index_counts`).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ReadIndexCounts {
+    /// Reads that needed a read index on this node.
+    pub reads: u64,
+    /// Read indexes it asked the leader (or, as leader, itself) for.
+    pub requested: u64,
+    /// Read index requests it served as leader (its own and forwarded).
+    pub served: u64,
+    /// Quorum confirmations it ran for them.
+    pub confirmed: u64,
 }
 
 impl Executor {
@@ -75,6 +94,19 @@ impl Executor {
             config,
             handover: Arc::default(),
             contact: Arc::default(),
+            read_rounds: SharedRound::default(),
+            confirm_rounds: SharedRound::default(),
+        }
+    }
+
+    pub fn read_index_counts(&self) -> ReadIndexCounts {
+        let (requested, reads) = self.read_rounds.counts();
+        let (confirmed, served) = self.confirm_rounds.counts();
+        ReadIndexCounts {
+            reads,
+            requested,
+            served,
+            confirmed,
         }
     }
 
@@ -161,10 +193,22 @@ impl Executor {
     /// write acknowledged before. Returns the index waited for.
     pub async fn catch_up(&self) -> Result<u64, ClusterError> {
         let started = Instant::now();
-        let index = match self.run(Op::ReadIndex).await? {
-            Attempt::ReadIndex(index) => index,
-            other => return Err(unexpected(other)),
-        };
+        let asked = self.read_rounds.run(|| async {
+            match self.run(Op::ReadIndex).await? {
+                Attempt::ReadIndex(index) => Ok(index),
+                other => Err(unexpected(other)),
+            }
+        });
+        // A read that arrived during a round waits for the next one: keep
+        // its wait to its own bound.
+        let index = tokio::time::timeout(self.config.leader_wait, asked)
+            .await
+            .map_err(|_| {
+                ClusterError::Unavailable(format!(
+                    "no read index within {} ms",
+                    self.config.leader_wait.as_millis()
+                ))
+            })??;
         let wait = self.config.leader_wait.saturating_sub(started.elapsed());
         self.raft
             .wait(Some(wait))
@@ -278,10 +322,16 @@ impl Executor {
                 Ok(_) => Attempt::Done(answer(&*self.reader, query)),
                 Err(e) => not_confirmed(e),
             },
-            Op::ReadIndex => match self.raft.get_read_log_id().await {
-                Ok((read, _)) => Attempt::ReadIndex(read.map_or(0, |l| l.index)),
-                Err(e) => not_confirmed(e),
-            },
+            Op::ReadIndex => {
+                self.confirm_rounds
+                    .run(|| async {
+                        match self.raft.get_read_log_id().await {
+                            Ok((read, _)) => Attempt::ReadIndex(read.map_or(0, |l| l.index)),
+                            Err(e) => not_confirmed(e),
+                        }
+                    })
+                    .await
+            }
             Op::Membership(op) => membership::run(&self.raft, &self.peers, op).await,
             Op::TransferLeader { to } => {
                 // Its own task: the hand-over must finish (and turn the

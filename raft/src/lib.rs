@@ -18,13 +18,14 @@ pub mod peer_auth;
 pub mod peer_client;
 pub mod proposer;
 pub mod rpc_server;
+pub mod shared_round;
 pub mod snapshot_now;
 pub mod status;
 pub mod trace;
 
 pub use attempt::Attempt;
 pub use error::ClusterError;
-pub use executor::{Executor, ExecutorConfig};
+pub use executor::{Executor, ExecutorConfig, ReadIndexCounts};
 pub use membership::MembershipOp;
 pub use op::{Consistency, Op};
 pub use proposer::Batching;

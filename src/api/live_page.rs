@@ -22,7 +22,8 @@ pub async fn metrics(State(s): State<AppState>) -> Response {
             header::CONTENT_TYPE,
             "text/plain; version=0.0.4; charset=utf-8",
         )],
-        s.metrics.render(s.executor.raft()),
+        s.metrics
+            .render(s.executor.raft(), s.executor.read_index_counts()),
     )
         .into_response()
 }

@@ -189,8 +189,44 @@ async fn metrics_follow_writes_refusals_snapshots_and_failover() {
     }
     let (leader, term) = view.expect("one leader and one term across the nodes");
 
-    // A snapshot on one node counts there.
+    // Concurrent reads on a follower share read index rounds: it asks the
+    // leader at most once per read, and the leader confirms with a quorum at
+    // most once per request it serves.
     let follower = (1..=3).find(|id| *id != leader).unwrap();
+    let read_index = |s: &[Sample], what| value(s, "raftcart_read_index_total", &[("what", what)]);
+    let (f_before, l_before) = (scrape(&c, follower).await, scrape(&c, leader).await);
+    let reads = 100;
+    let follower_url = c.node_url(follower);
+    let answers = futures::future::join_all(
+        (0..reads).map(|_| c.call(reqwest::Method::GET, &follower_url, "/payment/find_user/1")),
+    )
+    .await;
+    for (s, v) in &answers {
+        assert_eq!(*s, 200, "{v}");
+        assert_eq!(v["credit"], answers[0].1["credit"], "one state, one credit");
+    }
+    let (f_after, l_after) = (scrape(&c, follower).await, scrape(&c, leader).await);
+    let delta = |after: &[Sample], before: &[Sample], what| {
+        read_index(after, what) - read_index(before, what)
+    };
+    let requested = delta(&f_after, &f_before, "requested");
+    assert_eq!(delta(&f_after, &f_before, "reads"), reads as f64);
+    assert!(
+        (1.0..=reads as f64).contains(&requested),
+        "the follower asked for {requested} read indexes for {reads} reads"
+    );
+    let served = delta(&l_after, &l_before, "served");
+    let confirmed = delta(&l_after, &l_before, "confirmed");
+    assert!(
+        served >= requested,
+        "the leader served {served} of {requested}"
+    );
+    assert!(
+        (1.0..=served).contains(&confirmed),
+        "{confirmed} quorum rounds for {served} read index requests"
+    );
+
+    // A snapshot on one node counts there.
     let snaps = |s: &[Sample]| value(s, "raftcart_raft_snapshots_total", &[]);
     let before_snap = snaps(&scrape(&c, follower).await);
     let (s, v) = c
