@@ -160,6 +160,7 @@ mod tests {
     use std::time::Duration;
 
     use tokio::sync::Semaphore;
+    use tokio::task::JoinHandle;
 
     use super::SharedRound;
 
@@ -185,6 +186,25 @@ mod tests {
         }
     }
 
+    fn spawn_call(shared: &Arc<SharedRound<u64>>, gate: &Arc<Gate>) -> JoinHandle<u64> {
+        let (shared, gate) = (shared.clone(), gate.clone());
+        tokio::spawn(async move { shared.run(|| gate.op()).await })
+    }
+
+    async fn answers(callers: Vec<JoinHandle<u64>>) -> Vec<u64> {
+        let mut out = Vec::new();
+        for caller in callers {
+            out.push(caller.await.expect("the caller finished"));
+        }
+        out
+    }
+
+    async fn until_running(gate: &Gate) {
+        while gate.runs.load(Ordering::SeqCst) == 0 {
+            tokio::task::yield_now().await;
+        }
+    }
+
     async fn waiting(shared: &SharedRound<u64>) -> usize {
         tokio::task::yield_now().await;
         shared.queue.lock().unwrap().waiting.len()
@@ -200,27 +220,18 @@ mod tests {
     async fn callers_arriving_during_a_round_share_the_next_one_not_the_running_one() {
         let shared = Arc::new(SharedRound::default());
         let gate = Gate::new();
-        let call = |shared: Arc<SharedRound<u64>>, gate: Arc<Gate>| {
-            tokio::spawn(async move { shared.run(|| gate.op()).await })
-        };
-        let first = call(shared.clone(), gate.clone());
-        while gate.runs.load(Ordering::SeqCst) == 0 {
-            tokio::task::yield_now().await;
-        }
-        let later: Vec<_> = (0..10)
-            .map(|_| call(shared.clone(), gate.clone()))
-            .collect();
+        let first = spawn_call(&shared, &gate);
+        until_running(&gate).await;
+        let later: Vec<_> = (0..10).map(|_| spawn_call(&shared, &gate)).collect();
         until_waiting(&shared, 10).await;
         gate.open.add_permits(1);
         assert_eq!(first.await.unwrap(), 1, "the first caller's own round");
         gate.open.add_permits(1);
-        for caller in later {
-            assert_eq!(
-                caller.await.unwrap(),
-                2,
-                "a caller that arrived during round 1 got an answer from a round that started before it"
-            );
-        }
+        assert_eq!(
+            answers(later).await,
+            [2; 10],
+            "a caller that arrived during round 1 got an answer from a round that started before it"
+        );
         assert_eq!(gate.runs.load(Ordering::SeqCst), 2);
         assert_eq!(shared.counts(), (2, 11));
     }
@@ -229,30 +240,18 @@ mod tests {
     async fn a_driver_dropped_mid_round_leaves_no_caller_stranded() {
         let shared = Arc::new(SharedRound::default());
         let gate = Gate::new();
-        let driver = {
-            let (shared, gate) = (shared.clone(), gate.clone());
-            tokio::spawn(async move { shared.run(|| gate.op()).await })
-        };
-        while gate.runs.load(Ordering::SeqCst) == 0 {
-            tokio::task::yield_now().await;
-        }
-        let others: Vec<_> = (0..3)
-            .map(|_| {
-                let (shared, gate) = (shared.clone(), gate.clone());
-                tokio::spawn(async move { shared.run(|| gate.op()).await })
-            })
-            .collect();
+        let driver = spawn_call(&shared, &gate);
+        until_running(&gate).await;
+        let others: Vec<_> = (0..3).map(|_| spawn_call(&shared, &gate)).collect();
         until_waiting(&shared, 3).await;
         driver.abort();
         assert!(driver.await.unwrap_err().is_cancelled());
         gate.open.add_permits(1);
-        for caller in others {
-            assert_eq!(
-                caller.await.unwrap(),
-                2,
-                "answered by the round run after the drop"
-            );
-        }
+        assert_eq!(
+            answers(others).await,
+            [2; 3],
+            "answered by the round run after the drop"
+        );
         assert_eq!(gate.runs.load(Ordering::SeqCst), 2);
     }
 
