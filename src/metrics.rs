@@ -23,6 +23,9 @@ pub struct Metrics {
     last_applied: IntGauge,
     replication_lag: IntGaugeVec,
     read_index: IntCounterVec,
+    /// Held while `read_index` is brought up to the executor's counts: two
+    /// scrapes at once would otherwise both add the same difference.
+    read_index_update: std::sync::Mutex<()>,
 }
 
 impl Metrics {
@@ -96,6 +99,7 @@ impl Metrics {
                 &["what"],
             )
             .expect("static metric definition"),
+            read_index_update: std::sync::Mutex::new(()),
             registry,
         };
         let collectors: [Box<dyn prometheus::core::Collector>; 10] = [
@@ -158,6 +162,16 @@ impl Metrics {
     /// index counts read now.
     pub fn render(&self, raft: &Raft, reads: ReadIndexCounts) -> String {
         self.read_raft(raft);
+        self.read_read_index(reads);
+        let mut out = Vec::new();
+        TextEncoder::new()
+            .encode(&self.registry.gather(), &mut out)
+            .expect("text encoding into a Vec cannot fail");
+        String::from_utf8(out).expect("the text format is UTF-8")
+    }
+
+    fn read_read_index(&self, reads: ReadIndexCounts) {
+        let _updating = self.read_index_update.lock().expect("never poisoned");
         for (what, total) in [
             ("reads", reads.reads),
             ("requested", reads.requested),
@@ -167,11 +181,6 @@ impl Metrics {
             let counter = self.read_index.with_label_values(&[what]);
             counter.inc_by(total.saturating_sub(counter.get()));
         }
-        let mut out = Vec::new();
-        TextEncoder::new()
-            .encode(&self.registry.gather(), &mut out)
-            .expect("text encoding into a Vec cannot fail");
-        String::from_utf8(out).expect("the text format is UTF-8")
     }
 
     fn read_raft(&self, raft: &Raft) {
