@@ -191,6 +191,25 @@ mod tests {
         tokio::spawn(async move { shared.run(|| gate.op()).await })
     }
 
+    /// A caller driving round 1 (held by the gate), and `n` callers that
+    /// arrived during it and wait.
+    async fn round_with_waiters(
+        n: usize,
+    ) -> (
+        Arc<SharedRound<u64>>,
+        Arc<Gate>,
+        JoinHandle<u64>,
+        Vec<JoinHandle<u64>>,
+    ) {
+        let shared = Arc::new(SharedRound::default());
+        let gate = Gate::new();
+        let driver = spawn_call(&shared, &gate);
+        until_running(&gate).await;
+        let waiters = (0..n).map(|_| spawn_call(&shared, &gate)).collect();
+        until_waiting(&shared, n).await;
+        (shared, gate, driver, waiters)
+    }
+
     async fn answers(callers: Vec<JoinHandle<u64>>) -> Vec<u64> {
         let mut out = Vec::new();
         for caller in callers {
@@ -218,12 +237,7 @@ mod tests {
 
     #[tokio::test]
     async fn callers_arriving_during_a_round_share_the_next_one_not_the_running_one() {
-        let shared = Arc::new(SharedRound::default());
-        let gate = Gate::new();
-        let first = spawn_call(&shared, &gate);
-        until_running(&gate).await;
-        let later: Vec<_> = (0..10).map(|_| spawn_call(&shared, &gate)).collect();
-        until_waiting(&shared, 10).await;
+        let (shared, gate, first, later) = round_with_waiters(10).await;
         gate.open.add_permits(1);
         assert_eq!(first.await.unwrap(), 1, "the first caller's own round");
         gate.open.add_permits(1);
@@ -238,12 +252,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_driver_dropped_mid_round_leaves_no_caller_stranded() {
-        let shared = Arc::new(SharedRound::default());
-        let gate = Gate::new();
-        let driver = spawn_call(&shared, &gate);
-        until_running(&gate).await;
-        let others: Vec<_> = (0..3).map(|_| spawn_call(&shared, &gate)).collect();
-        until_waiting(&shared, 3).await;
+        let (_, gate, driver, others) = round_with_waiters(3).await;
         driver.abort();
         assert!(driver.await.unwrap_err().is_cancelled());
         gate.open.add_permits(1);
