@@ -3,15 +3,18 @@
 //! parts, which have no transfer of their own.
 //!
 //! The leader holds every new request (the executor answers "not the
-//! leader", and callers retry), stops its heartbeats and its own elections,
-//! waits until the target holds its whole log, and asks the target to stand
-//! for election (`/raft/campaign`, signed). The target, with the longest
-//! log, stands in the next term, so Raft's own rules keep it safe. The old
+//! leader", and callers retry), turns off its own elections, waits until
+//! the target holds its whole log, and asks the target to stand for
+//! election (`/raft/campaign`, signed). The target, with the longest log,
+//! stands in the next term, so Raft's own rules keep it safe. The old
 //! leader grants it its vote at once (its lease on itself dates from its own
-//! election) and steps down: in a cluster of three that is a majority. With
-//! more voters the target also needs voters whose lease, renewed by every
-//! heartbeat, has run out, so the leader waits the lease out before it asks.
-//! The requests held meanwhile go to the new leader.
+//! election) and steps down: in a cluster of three that is a majority, and
+//! the leader keeps up its heartbeats throughout, so that the third voter
+//! never loses it and stands against the target. With more voters the
+//! target also needs voters whose lease, renewed by every heartbeat, has run
+//! out, so the leader stops its heartbeats once the target holds its log and
+//! waits the lease out before it asks. The requests held meanwhile go to
+//! the new leader.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
@@ -138,7 +141,6 @@ pub async fn transfer(
     };
     handover.0.store(true, Ordering::Release);
     let runtime = raft.runtime_config();
-    runtime.heartbeat(false);
     runtime.elect(false);
     // The target's vote and this node's make a majority of at most three
     // voters; with more, the target also needs voters whose lease has run
@@ -154,11 +156,26 @@ pub async fn transfer(
             "node {} leads (term {term}), taking over from node {me}",
             target.id
         )),
-        Err(why) => Attempt::Unavailable(format!(
+        Err(HandOver::Elsewhere { leader, term }) => Attempt::Unavailable(format!(
+            "node {leader} won the election of term {term}, not node {}: ask again to move it",
+            target.id
+        )),
+        Err(HandOver::Failed(why)) => Attempt::Unavailable(format!(
             "the leadership did not move to node {}: {why}",
             target.id
         )),
     }
+}
+
+/// How a hand-over that elected no leader, or the wrong one, ended.
+enum HandOver {
+    Failed(String),
+    /// Another voter stood in the meantime and won: Raft kept the cluster
+    /// safe, but the leadership is not where it was asked to go.
+    Elsewhere {
+        leader: NodeId,
+        term: u64,
+    },
 }
 
 async fn hand_over(
@@ -168,8 +185,7 @@ async fn hand_over(
     me: NodeId,
     target: &Candidate,
     wait_out_lease: bool,
-) -> Result<u64, String> {
-    let heartbeats_stopped = std::time::Instant::now();
+) -> Result<u64, HandOver> {
     // Everything this node appended, writes already under way included,
     // must reach the target: with the longest log it wins the election.
     let config = raft.config().clone();
@@ -192,13 +208,13 @@ async fn hand_over(
             "target caught up",
         )
         .await
-        .map_err(|e| format!("it did not catch up with index {last_log}: {e}"))?;
+        .map_err(|e| HandOver::Failed(format!("it did not catch up with index {last_log}: {e}")))?;
     if wait_out_lease {
-        let lease = Duration::from_millis(config.election_timeout_max + 20);
-        tokio::time::sleep(lease.saturating_sub(heartbeats_stopped.elapsed())).await;
+        raft.runtime_config().heartbeat(false);
+        tokio::time::sleep(Duration::from_millis(config.election_timeout_max + 20)).await;
     }
-    let body =
-        codec::encode(&CampaignRequest { term, from: me }).map_err(|e| format!("encoding: {e}"))?;
+    let body = codec::encode(&CampaignRequest { term, from: me })
+        .map_err(|e| HandOver::Failed(format!("encoding: {e}")))?;
     peers
         .post(
             &target.raft_addr,
@@ -207,7 +223,7 @@ async fn hand_over(
             Duration::from_millis(500),
         )
         .await
-        .map_err(|e| format!("asking it to stand: {e}"))?;
+        .map_err(|e| HandOver::Failed(format!("asking it to stand: {e}")))?;
     let elected = raft
         .wait(Some(settle))
         .metrics(
@@ -215,8 +231,14 @@ async fn hand_over(
             "new leader",
         )
         .await
-        .map_err(|e| format!("no new leader in time: {e}"))?;
-    Ok(elected.current_term)
+        .map_err(|e| HandOver::Failed(format!("no new leader in time: {e}")))?;
+    match elected.current_leader {
+        Some(leader) if leader != target.id => Err(HandOver::Elsewhere {
+            leader,
+            term: elected.current_term,
+        }),
+        _ => Ok(elected.current_term),
+    }
 }
 
 /// Runs on the target: stands for election if nothing changed since the

@@ -178,18 +178,27 @@ impl Cluster {
     pub async fn wait_for_leader(&self, within: Duration) -> u64 {
         let deadline = Instant::now() + within;
         while Instant::now() < deadline {
+            // The leader named in the newest term any node names one in,
+            // and only once it says so itself in that term: an old leader
+            // that has not yet heard of its successor still names itself,
+            // in an older term. (A node cut off from the others may be in a
+            // newer term with no leader; it is not asked.)
+            let mut newest: Option<(u64, u64)> = None;
             for id in 1..=self.nodes {
                 if let Some(s) = self.status(id).await {
-                    if let Some(l) = s["leader_id"].as_u64() {
-                        // The leader itself must agree (not a stale view).
-                        if self
-                            .status(l)
-                            .await
-                            .is_some_and(|ls| ls["leader_id"].as_u64() == Some(l))
-                        {
-                            return l;
+                    let (term, leader) = (s["term"].as_u64(), s["leader_id"].as_u64());
+                    if let (Some(term), Some(leader)) = (term, leader) {
+                        if newest.is_none_or(|(t, _)| term > t) {
+                            newest = Some((term, leader));
                         }
                     }
+                }
+            }
+            if let Some((term, l)) = newest {
+                if self.status(l).await.is_some_and(|ls| {
+                    ls["leader_id"].as_u64() == Some(l) && ls["term"].as_u64() == Some(term)
+                }) {
+                    return l;
                 }
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
