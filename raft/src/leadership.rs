@@ -8,9 +8,9 @@
 //! election (`/raft/campaign`, signed). The target, with the longest log,
 //! stands in the next term, so Raft's own rules keep it safe. The old
 //! leader grants it its vote at once (its lease on itself dates from its own
-//! election) and steps down: in a cluster of three that is a majority, and
-//! the leader keeps up its heartbeats throughout, so that the third voter
-//! never loses it and stands against the target. With more voters the
+//! election) and steps down: in a cluster of three that is a majority. The
+//! leader then keeps up its heartbeats throughout, so the third voter never
+//! loses it and so never stands against the target. With more voters the
 //! target also needs voters whose lease, renewed by every heartbeat, has run
 //! out, so the leader stops its heartbeats once the target holds its log and
 //! waits the lease out before it asks. The requests held meanwhile go to
