@@ -70,13 +70,6 @@ fn state_options() -> Options {
     table.set_cache_index_and_filter_blocks(true);
     table.set_pin_l0_filter_and_index_blocks_in_cache(true);
     let mut opts = Options::default();
-    // Every apply inserts a checkout's records, at random places in the
-    // key space, into this memtable's skip list: the biggest single cost in
-    // a CPU profile of checkouts. A 16 MiB memtable (RocksDB's default is
-    // 64) keeps the list shallower and more of it in the CPU caches; a 4 MiB
-    // one costs more in flushes and compactions than it saves
-    // (docs/performance.md, "The state machine's memtable").
-    opts.set_write_buffer_size(16 << 20);
     opts.set_block_based_table_factory(&table);
     opts.set_memtable_prefix_bloom_ratio(0.1);
     opts.set_memtable_whole_key_filtering(true);
