@@ -157,7 +157,7 @@ pub async fn transfer(
             target.id
         )),
         Err(HandOver::Elsewhere { leader, term }) => Attempt::Unavailable(format!(
-            "node {leader} won the election of term {term}, not node {}: ask again to move it",
+            "node {leader} won the election of term {term}, not node {}",
             target.id
         )),
         Err(HandOver::Failed(why)) => Attempt::Unavailable(format!(
@@ -171,7 +171,8 @@ pub async fn transfer(
 enum HandOver {
     Failed(String),
     /// Another voter stood in the meantime and won: Raft kept the cluster
-    /// safe, but the leadership is not where it was asked to go.
+    /// safe, but the leadership is not where it was asked to go. Answered
+    /// as unavailable, so the executor tries again on the new leader.
     Elsewhere {
         leader: NodeId,
         term: u64,
