@@ -3,7 +3,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use rocksdb::{BlockBasedOptions, Cache, ColumnFamilyDescriptor, Env, Options, DB};
+use rocksdb::{ColumnFamilyDescriptor, Env, Options, DB};
 
 use crate::error::{read_sm, Result};
 use crate::keys::{CF_LOG, CF_META, CF_SM};
@@ -18,13 +18,13 @@ use crate::state_view::StateView;
 /// state machine for serving queries.
 pub fn open(dir: &Path) -> Result<(LogStore, StateMachine, StateView)> {
     let db = open_db(dir)?;
-    let view = StateView::new(db.clone());
     let purge = Arc::new(Purge::open(db.clone())?);
     let (file, unreadable) = SnapshotFile::open(snapshot_file(dir))?;
     let sm = StateMachine::open(db.clone(), file, purge.clone())?;
     let log = LogStore::new(db, purge);
     let (purged, last_index) = log.on_disk()?;
     sm.repair_snapshot_file(unreadable, purged, last_index)?;
+    let view = sm.view();
     Ok((log, sm, view))
 }
 
@@ -59,20 +59,12 @@ pub(crate) fn open_db(dir: &Path) -> Result<Arc<DB>> {
     ))
 }
 
-/// The state machine's column family is read by queries, snapshots and the
-/// rare retry (apply reads its records from memory, `records.rs`). Bloom
-/// filters, in the memtable and in every table file, let a miss skip the
-/// search, and let a hit skip the files that do not hold the key.
+/// The state machine's column family is written by every applied batch and
+/// read only whole (at open, for snapshots and backups): queries and apply
+/// read the records in memory (`records.rs`). So it has no bloom filters,
+/// which would cost every write and save no read.
 fn state_options() -> Options {
-    let mut table = BlockBasedOptions::default();
-    table.set_bloom_filter(10.0, false);
-    table.set_block_cache(&Cache::new_lru_cache(32 << 20));
-    table.set_cache_index_and_filter_blocks(true);
-    table.set_pin_l0_filter_and_index_blocks_in_cache(true);
     let mut opts = Options::default();
-    opts.set_block_based_table_factory(&table);
-    opts.set_memtable_prefix_bloom_ratio(0.1);
-    opts.set_memtable_whole_key_filtering(true);
     opts.set_compression_type(rocksdb::DBCompressionType::Lz4);
     opts
 }

@@ -6,7 +6,8 @@
 //! - log appends and votes are synced before they are acknowledged (appends
 //!   on a sync thread, `wal_sync`);
 //! - each applied batch of entries is one atomic write that also records the
-//!   last applied log id;
+//!   last applied log id; apply and the queries read the records from a
+//!   copy in memory that the batch updates once stored (`records`);
 //! - a purge never deletes past what the state machine durably holds: the
 //!   rest of what openraft asked for is only hidden from it, and deleted once
 //!   the state machine catches up (openraft purges as soon as it queues a

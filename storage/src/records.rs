@@ -1,22 +1,18 @@
-//! The state machine's records, decoded, in memory: what `apply` reads.
+//! The state machine's records, decoded, in memory: what `apply` and the
+//! queries read.
 //!
 //! `apply` is the only writer of the `sm` column family, so a copy it keeps
 //! itself stays exact: it is loaded once at open (and after a snapshot
 //! install), and every applied batch updates it after the batch is stored.
 //! RocksDB stays the durable copy, written in the same batch as before;
-//! queries, snapshots and backups read it there.
+//! snapshots and backups read it there.
 //!
-//! Request records are the exception. One is stored per write and kept for
-//! `REQUEST_RECORD_TTL_MS`, millions of them under load, and nearly every
-//! lookup is for an id never seen (a new write). So only how many stored
-//! records have each id's hash is kept: a hash that is absent answers "no
-//! record" without a read, and a present one (a retry, or a collision)
-//! reads the record from RocksDB.
+//! Request records are kept whole, with their ids in the order they were
+//! stored (`expiry`), so that neither a retry's lookup nor the sweep of
+//! expired records reads RocksDB.
 
-use std::collections::hash_map::{Entry, RandomState};
-use std::collections::HashMap;
-use std::hash::BuildHasher;
-use std::sync::OnceLock;
+use std::collections::{HashMap, VecDeque};
+use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use raftcart_domain::{Changes, Item, LogClock, Order, RequestRecord, StateRead, User};
 use rocksdb::{Direction, IteratorMode, DB};
@@ -25,15 +21,38 @@ use serde::de::DeserializeOwned;
 use crate::keys::{self, CF_SM};
 use crate::state_view::{decode, read};
 
+/// The records, shared by the state machine (the only writer) and the
+/// queries of its node.
+#[derive(Clone)]
+pub(crate) struct SharedRecords(Arc<RwLock<Records>>);
+
+impl SharedRecords {
+    pub(crate) fn new(records: Records) -> Self {
+        SharedRecords(Arc::new(RwLock::new(records)))
+    }
+
+    /// A panic while the lock was held cannot have left a batch half
+    /// absorbed (`absorb` does not fail), so a poisoned lock is still exact.
+    pub(crate) fn read(&self) -> RwLockReadGuard<'_, Records> {
+        self.0.read().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub(crate) fn write(&self) -> RwLockWriteGuard<'_, Records> {
+        self.0.write().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
 pub(crate) struct Records {
     pub(crate) users: HashMap<String, User>,
     pub(crate) items: HashMap<String, Item>,
     pub(crate) orders: HashMap<String, Order>,
     pub(crate) clock: LogClock,
-    /// Stored request records per hash of their id. Hashed with a key drawn
-    /// at start, so that ids chosen by clients cannot be made to collide.
-    request_ids: HashMap<u64, u32>,
-    hasher: RandomState,
+    pub(crate) request_records: HashMap<String, RequestRecord>,
+    /// `(at_ms, id)` of every `t/` key: the request records in the order
+    /// they were stored, which is also expiry order (the log clock never
+    /// goes back). An id used again keeps its older entry here until it is
+    /// swept; the record itself is then kept, being newer.
+    expiry: VecDeque<(u64, String)>,
 }
 
 impl Records {
@@ -41,7 +60,23 @@ impl Records {
     /// be decoded stops the open: read as absent, it would make this
     /// replica decide differently from the others.
     pub(crate) fn load(db: &DB) -> Result<Records, String> {
-        let mut records = Records {
+        let mut expiry = VecDeque::new();
+        scan_raw(db, keys::RECORD_BY_TIME, |rest, _| {
+            let at_ms = rest
+                .get(..8)
+                .map(|b| u64::from_be_bytes(b.try_into().expect("8 bytes")));
+            match (at_ms, std::str::from_utf8(&rest[rest.len().min(8)..])) {
+                (Some(at_ms), Ok(id)) => {
+                    expiry.push_back((at_ms, id.to_string()));
+                    Ok(())
+                }
+                _ => Err(format!(
+                    "request record time key {:?} is malformed",
+                    String::from_utf8_lossy(&keys::prefixed_bytes(keys::RECORD_BY_TIME, rest))
+                )),
+            }
+        })?;
+        Ok(Records {
             users: load_kind(db, keys::USER)?,
             items: load_kind(db, keys::ITEM)?,
             orders: load_kind(db, keys::ORDER)?,
@@ -49,30 +84,40 @@ impl Records {
                 ms: read(db, keys::CLOCK)?.unwrap_or(0),
                 stamp_ms: read(db, keys::CLOCK_STAMP)?,
             },
-            request_ids: HashMap::new(),
-            hasher: RandomState::new(),
-        };
-        scan(db, keys::REQUEST_RECORD, |id, _| {
-            records.count(records.hash_request_id(id), 1);
-            Ok(())
-        })?;
-        Ok(records)
+            request_records: load_kind(db, keys::REQUEST_RECORD)?,
+            expiry,
+        })
     }
 
-    /// False when no request record with this id is stored: the common case,
-    /// answered without a read.
-    pub(crate) fn may_hold_request_id(&self, id: &str) -> bool {
-        self.request_ids.contains_key(&self.hash_request_id(id))
+    /// The request records stored before `cutoff_ms`, oldest first, as
+    /// `(at_ms, id, whether this is still the id's record)`: what a sweep at
+    /// that cutoff deletes. `absorb` takes them out once the deletes are
+    /// stored.
+    pub(crate) fn expired(&self, cutoff_ms: u64) -> impl Iterator<Item = (u64, &str, bool)> {
+        self.expiry
+            .iter()
+            .take_while(move |(at_ms, _)| *at_ms < cutoff_ms)
+            .map(|(at_ms, id)| {
+                let current = self
+                    .request_records
+                    .get(id)
+                    .is_some_and(|r| r.at_ms == *at_ms);
+                (*at_ms, id.as_str(), current)
+            })
     }
 
-    pub(crate) fn hash_request_id(&self, id: &str) -> u64 {
-        self.hasher.hash_one(id)
-    }
-
-    /// Takes in a batch once it is stored. `new_request_ids` are the hashes
-    /// of the ids whose record the batch added (`hash_request_id`), `swept`
-    /// the ids whose record it deleted.
-    pub(crate) fn absorb(&mut self, changes: Changes, new_request_ids: &[u64], swept: &[String]) {
+    /// Takes in a batch once it is stored: `swept` is how many of the
+    /// oldest request records (`expired`) it deleted.
+    pub(crate) fn absorb(&mut self, changes: Changes, swept: usize) {
+        for (at_ms, id) in self.expiry.drain(..swept.min(self.expiry.len())) {
+            if self
+                .request_records
+                .get(&id)
+                .is_some_and(|r| r.at_ms == at_ms)
+            {
+                self.request_records.remove(&id);
+            }
+        }
         self.users.extend(changes.users);
         self.items.extend(changes.items);
         for (id, order) in changes.orders {
@@ -84,91 +129,42 @@ impl Records {
         if let Some(clock) = changes.clock {
             self.clock = clock;
         }
-        for id in swept {
-            self.count(self.hash_request_id(id), -1);
-        }
-        for &hash in new_request_ids {
-            self.count(hash, 1);
-        }
-    }
-
-    fn count(&mut self, hash: u64, by: i32) {
-        match self.request_ids.entry(hash) {
-            Entry::Occupied(mut e) => {
-                let n = e.get().saturating_add_signed(by);
-                if n == 0 {
-                    e.remove();
-                } else {
-                    *e.get_mut() = n;
-                }
-            }
-            Entry::Vacant(e) => {
-                if by > 0 {
-                    e.insert(by.unsigned_abs());
-                }
-            }
+        // A batch's proposals carry clock readings that never go back, but
+        // the changes are keyed by id: put them back in time order.
+        let mut stored: Vec<_> = changes.request_records.into_iter().collect();
+        stored.sort_by_key(|(_, r)| r.at_ms);
+        for (id, record) in stored {
+            self.expiry.push_back((record.at_ms, id.clone()));
+            self.request_records.insert(id, record);
         }
     }
 }
 
-/// What `apply` reads through: the records in memory, and a request
-/// record from RocksDB when its id's hash is counted. A request record that
-/// cannot be read must not pass for an absent one: this replica would then
-/// decide differently from the others (apply a retry twice). The first
-/// failure is kept; `apply` then stores nothing and returns a storage
-/// error, which stops Raft on this node, and the node exits to be
-/// restarted.
-pub(crate) struct ApplyView<'a> {
-    records: &'a Records,
-    db: &'a DB,
-    failure: OnceLock<String>,
-}
-
-impl<'a> ApplyView<'a> {
-    pub(crate) fn new(records: &'a Records, db: &'a DB) -> Self {
-        ApplyView {
-            records,
-            db,
-            failure: OnceLock::new(),
-        }
-    }
-
-    /// Why a read failed, if one did.
-    pub(crate) fn failure(&self) -> Option<&str> {
-        self.failure.get().map(String::as_str)
-    }
-}
-
-impl StateRead for ApplyView<'_> {
+/// The domain's reads over the records in memory.
+impl StateRead for Records {
     fn user(&self, id: &str) -> Option<User> {
-        self.records.users.get(id).cloned()
+        self.users.get(id).cloned()
     }
     fn item(&self, id: &str) -> Option<Item> {
-        self.records.items.get(id).cloned()
+        self.items.get(id).cloned()
     }
     fn order(&self, id: &str) -> Option<Order> {
-        self.records.orders.get(id).cloned()
+        self.orders.get(id).cloned()
     }
     fn request_record(&self, request_id: &str) -> Option<RequestRecord> {
-        if !self.records.may_hold_request_id(request_id) {
-            return None;
-        }
-        let key = keys::prefixed(keys::REQUEST_RECORD, request_id);
-        read(self.db, &key).unwrap_or_else(|e| {
-            let _ = self.failure.set(e);
-            None
-        })
+        self.request_records.get(request_id).cloned()
     }
     fn clock(&self) -> LogClock {
-        self.records.clock
+        self.clock
     }
 }
 
-/// Calls `each` with the id and value of every record under `prefix`.
-fn scan(
+/// Calls `each` with the rest of the key and the value of every record
+/// under `prefix`.
+fn scan_raw(
     db: &DB,
     prefix: &[u8],
-    mut each: impl FnMut(&str, &[u8]) -> Result<(), String>,
+    mut each: impl FnMut(&[u8], &[u8]) -> Result<(), String>,
 ) -> Result<(), String> {
     let cf = db.cf_handle(CF_SM).expect("sm column family exists");
     // A one-off pass over everything: it would only evict what queries use.
@@ -176,18 +172,29 @@ fn scan(
     opts.fill_cache(false);
     for item in db.iterator_cf_opt(cf, opts, IteratorMode::From(prefix, Direction::Forward)) {
         let (key, value) = item.map_err(|e| format!("reading the state machine: {e}"))?;
-        let Some(id) = key.strip_prefix(prefix) else {
+        let Some(rest) = key.strip_prefix(prefix) else {
             break;
         };
+        each(rest, &value)?;
+    }
+    Ok(())
+}
+
+/// `scan_raw` for records keyed by an id, which is UTF-8.
+fn scan(
+    db: &DB,
+    prefix: &[u8],
+    mut each: impl FnMut(&str, &[u8]) -> Result<(), String>,
+) -> Result<(), String> {
+    scan_raw(db, prefix, |id, value| {
         let id = std::str::from_utf8(id).map_err(|_| {
             format!(
                 "record key {:?} is not UTF-8",
-                String::from_utf8_lossy(&key)
+                String::from_utf8_lossy(&keys::prefixed_bytes(prefix, id))
             )
         })?;
-        each(id, &value)?;
-    }
-    Ok(())
+        each(id, value)
+    })
 }
 
 fn load_kind<T: DeserializeOwned>(db: &DB, prefix: &[u8]) -> Result<HashMap<String, T>, String> {

@@ -7,12 +7,12 @@ use std::sync::Arc;
 use openraft::storage::RaftStateMachine;
 use openraft::{EntryPayload, OptionalSend, RaftSnapshotBuilder};
 use raftcart_domain::{
-    apply_proposal, Changes, Outcome, Overlay, Proposals, RequestRecord, REQUEST_RECORD_TTL_MS,
+    apply_proposal, Changes, Outcome, Overlay, Proposals, REQUEST_RECORD_TTL_MS,
 };
 use raftcart_types::codec;
 use raftcart_types::TypeConfig;
 use raftcart_types::{Entry, LogId, Snapshot, SnapshotMeta, StoredMembership};
-use rocksdb::{Direction, IteratorMode, WriteBatch, WriteOptions, DB};
+use rocksdb::{WriteBatch, WriteOptions, DB};
 use serde::Serialize;
 
 use crate::background;
@@ -20,9 +20,9 @@ use crate::crash::crash_point;
 use crate::error::{self, Result};
 use crate::keys::{self, CF_SM};
 use crate::purge::Purge;
-use crate::records::{ApplyView, Records};
+use crate::records::{Records, SharedRecords};
 use crate::snapshot::{self, SnapshotFile};
-use crate::state_view::StateView;
+use crate::state_view::{read, StateView};
 
 pub struct StateMachine {
     db: Arc<DB>,
@@ -30,10 +30,8 @@ pub struct StateMachine {
     purge: Arc<Purge>,
     applied: Option<LogId>,
     membership: StoredMembership,
-    /// What apply reads: the `sm` column family, decoded.
-    records: Records,
-    /// Request records older than this were already swept (a cache, not state).
-    swept_until_ms: u64,
+    /// What apply and the queries read: the `sm` column family, decoded.
+    records: SharedRecords,
 }
 
 impl StateMachine {
@@ -44,20 +42,22 @@ impl StateMachine {
     ) -> Result<Self> {
         // Unreadable metadata must stop the start: taken for "nothing
         // applied", it would make every entry apply a second time.
-        let view = StateView::new(db.clone());
         let unreadable = |e| error::read_sm(error::invalid(e));
         Ok(StateMachine {
-            applied: view.try_get(keys::APPLIED).map_err(unreadable)?,
-            membership: view
-                .try_get(keys::MEMBERSHIP)
+            applied: read(&db, keys::APPLIED).map_err(unreadable)?,
+            membership: read(&db, keys::MEMBERSHIP)
                 .map_err(unreadable)?
                 .unwrap_or_default(),
-            records: Records::load(&db).map_err(unreadable)?,
+            records: SharedRecords::new(Records::load(&db).map_err(unreadable)?),
             db,
             snapshot_file: Arc::new(snapshot_file),
             purge,
-            swept_until_ms: 0,
         })
+    }
+
+    /// The handle the node's queries read through.
+    pub(crate) fn view(&self) -> StateView {
+        StateView::new(self.db.clone(), self.records.clone())
     }
 
     /// At open: makes sure the snapshot file can serve a follower, given the
@@ -139,64 +139,27 @@ impl StateMachine {
         Ok(())
     }
 
-    /// Deletes request records that have expired. Only storage hygiene: whether a
-    /// request record counts is decided on lookup by the domain, so replicas that
-    /// sweep at different moments still answer alike.
-    /// Returns the ids whose request record it deletes.
+    /// Deletes request records that have expired, and returns how many it
+    /// deleted (for `Records::absorb`). Only storage hygiene: whether a
+    /// request record counts is decided on lookup by the domain, so replicas
+    /// that sweep at different moments still answer alike.
     fn sweep_request_records(
-        &mut self,
+        &self,
+        records: &Records,
         batch: &mut WriteBatch,
         clock_ms: u64,
-    ) -> Result<Vec<String>> {
-        let mut swept = Vec::new();
+    ) -> usize {
         let cutoff = clock_ms.saturating_sub(REQUEST_RECORD_TTL_MS);
-        if cutoff <= self.swept_until_ms {
-            return Ok(swept);
-        }
-        let view = StateView::new(self.db.clone());
-        let start = keys::record_by_time(self.swept_until_ms, "");
-        let end = keys::record_by_time(cutoff, "");
-        for item in self
-            .db
-            .iterator_cf(self.cf(), IteratorMode::From(&start, Direction::Forward))
-        {
-            let (key, _) = item.map_err(error::read_sm)?;
-            if key.as_ref() >= end.as_slice() {
-                break;
+        let mut swept = 0;
+        for (at_ms, id, current) in records.expired(cutoff) {
+            // An id used again since keeps its newer record.
+            if current {
+                batch.delete_cf(self.cf(), keys::prefixed(keys::REQUEST_RECORD, id));
             }
-            let at_ms =
-                u64::from_be_bytes(key[2..10].try_into().expect("t/ keys hold 8 time bytes"));
-            let id = String::from_utf8_lossy(&key[10..]).into_owned();
-            let record_key = keys::prefixed(keys::REQUEST_RECORD, &id);
-            // The id may have been used again since: keep the newer request record.
-            let stored: Option<RequestRecord> = view.get(&record_key);
-            if stored.is_some_and(|s| s.at_ms == at_ms) {
-                batch.delete_cf(self.cf(), record_key);
-                swept.push(id);
-            }
-            batch.delete_cf(self.cf(), key);
+            batch.delete_cf(self.cf(), keys::record_by_time(at_ms, id));
+            swept += 1;
         }
-        self.swept_until_ms = cutoff;
-        Ok(swept)
-    }
-
-    /// The hashes of the ids in `changes` that have no request record once
-    /// `swept` is deleted: the records this batch adds rather than replaces.
-    fn new_request_ids(&self, changes: &Changes, swept: &[String]) -> Result<Vec<u64>> {
-        let mut new = Vec::with_capacity(changes.request_records.len());
-        for id in changes.request_records.keys() {
-            let stored = self.records.may_hold_request_id(id)
-                && !swept.contains(id)
-                && self
-                    .db
-                    .get_pinned_cf(self.cf(), keys::prefixed(keys::REQUEST_RECORD, id))
-                    .map_err(error::read_sm)?
-                    .is_some();
-            if !stored {
-                new.push(self.records.hash_request_id(id));
-            }
-        }
-        Ok(new)
+        swept
     }
 }
 
@@ -212,8 +175,8 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         I: IntoIterator<Item = Entry> + OptionalSend,
         I::IntoIter: OptionalSend,
     {
-        let view = ApplyView::new(&self.records, &self.db);
-        let mut overlay = Overlay::new(&view);
+        let records = self.records.read();
+        let mut overlay = Overlay::new(&*records);
         let mut outcomes = Vec::new();
         let mut last = None;
         // Kept aside until the batch is stored: a failed apply changes nothing.
@@ -237,20 +200,15 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
             return Ok(outcomes);
         };
         let changes = overlay.into_changes();
-        if let Some(why) = view.failure() {
-            return Err(error::read_sm(error::invalid(format!(
-                "applying up to {last}: {why}"
-            ))));
-        }
 
         // Data and last applied log id in ONE batch: a crash between the two
         // would make a restart apply the same entries again.
         let mut batch = WriteBatch::default();
         let swept = match changes.clock {
-            Some(clock) => self.sweep_request_records(&mut batch, clock.ms)?,
-            None => Vec::new(),
+            Some(clock) => self.sweep_request_records(&records, &mut batch, clock.ms),
+            None => 0,
         };
-        let new_request_ids = self.new_request_ids(&changes, &swept)?;
+        drop(records);
         self.write_changes(&mut batch, &changes)?;
         self.put(&mut batch, keys::APPLIED, &last)?;
         if let Some(membership) = &new_membership {
@@ -263,7 +221,7 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
             .write_opt(batch, &WriteOptions::default())
             .map_err(error::write_sm)?;
         crash_point!("apply.after_write");
-        self.records.absorb(changes, &new_request_ids, &swept);
+        self.records.write().absorb(changes, swept);
         self.applied = Some(last);
         if let Some(membership) = new_membership {
             self.membership = membership;
@@ -307,11 +265,10 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
             .save(meta, &data, "snapshot_install.file_written_before_rename")?;
         crash_point!("snapshot_install.after_file");
 
-        self.records =
+        *self.records.write() =
             Records::load(&self.db).map_err(|why| error::read_sm(error::invalid(why)))?;
         self.applied = meta.last_log_id;
         self.membership = meta.last_membership.clone();
-        self.swept_until_ms = 0;
         // openraft asked to purge the log up to this snapshot when it queued
         // the install; the entries could not go before the state was stored.
         self.purge.catch_up()

@@ -1,4 +1,5 @@
-//! The state machine's records read straight from RocksDB.
+//! What a node's queries and backups read: the state machine's records in
+//! memory, and its database.
 
 use std::sync::Arc;
 
@@ -7,38 +8,23 @@ use raftcart_types::codec;
 use rocksdb::DB;
 use serde::de::DeserializeOwned;
 
-use crate::keys::{self, CF_SM};
+use crate::keys::CF_SM;
+use crate::records::SharedRecords;
 
-/// A cheap handle for reads; clones share the database.
+/// A cheap handle for reads; clones share the state machine's records.
 #[derive(Clone)]
 pub struct StateView {
     db: Arc<DB>,
+    records: SharedRecords,
 }
 
 impl StateView {
-    pub fn new(db: Arc<DB>) -> Self {
-        StateView { db }
+    pub(crate) fn new(db: Arc<DB>, records: SharedRecords) -> Self {
+        StateView { db, records }
     }
 
     pub(crate) fn db(&self) -> &DB {
         &self.db
-    }
-
-    /// A record (`None` if absent), or why it could not be read.
-    pub(crate) fn try_get<T: DeserializeOwned>(
-        &self,
-        key: &[u8],
-    ) -> std::result::Result<Option<T>, String> {
-        read(&self.db, key)
-    }
-
-    /// For queries: a record that cannot be read is logged and answered as
-    /// absent.
-    pub(crate) fn get<T: DeserializeOwned>(&self, key: &[u8]) -> Option<T> {
-        self.try_get(key).unwrap_or_else(|e| {
-            tracing::error!("{e}");
-            None
-        })
     }
 }
 
@@ -59,24 +45,23 @@ pub(crate) fn decode<T: DeserializeOwned>(key: &[u8], bytes: &[u8]) -> Result<T,
         .map_err(|e| format!("undecodable record {:?}: {e}", String::from_utf8_lossy(key)))
 }
 
-/// The domain's reads as keys of the `sm` column family.
+/// The domain's reads, as the last applied batch left the records. Each
+/// read takes the lock on its own: a batch applied between two reads of
+/// one query only makes the second read newer.
 impl StateRead for StateView {
     fn user(&self, id: &str) -> Option<User> {
-        self.get(&keys::prefixed(keys::USER, id))
+        self.records.read().user(id)
     }
     fn item(&self, id: &str) -> Option<Item> {
-        self.get(&keys::prefixed(keys::ITEM, id))
+        self.records.read().item(id)
     }
     fn order(&self, id: &str) -> Option<Order> {
-        self.get(&keys::prefixed(keys::ORDER, id))
+        self.records.read().order(id)
     }
     fn request_record(&self, request_id: &str) -> Option<RequestRecord> {
-        self.get(&keys::prefixed(keys::REQUEST_RECORD, request_id))
+        self.records.read().request_record(request_id)
     }
     fn clock(&self) -> LogClock {
-        LogClock {
-            ms: self.get(keys::CLOCK).unwrap_or(0),
-            stamp_ms: self.get(keys::CLOCK_STAMP),
-        }
+        self.records.read().clock()
     }
 }
