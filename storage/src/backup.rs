@@ -3,7 +3,7 @@
 //!
 //! A backup file is a 16-byte header, the format version and a CRC-32 of
 //! the body (both little-endian u32), then the body: the last applied log
-//! id and every record of the state machine, from one RocksDB view.
+//! id and every record of the state machine, copied at one applied log id.
 //!
 //! A restored directory holds the backup as a snapshot at a made-up log id
 //! `(term 0, node 0, index of the backup)` with the log purged up to it, and
@@ -26,7 +26,7 @@ use serde::Serialize;
 use crate::crash::crash_point;
 use crate::db;
 use crate::frame::{Frame, FrameError};
-use crate::keys::{self, CF_META, CF_SM};
+use crate::keys::{self, CF_META};
 use crate::snapshot::{self, Pairs};
 use crate::state_view::StateView;
 
@@ -94,7 +94,7 @@ impl Backup {
     /// Copies the state machine from one RocksDB view. Blocking: reads
     /// every record.
     pub fn capture(view: &StateView) -> Result<Backup, BackupError> {
-        let c = snapshot::capture(view.db())?;
+        let c = view.copy().capture().map_err(BackupError::Corrupt)?;
         Ok(Backup {
             applied: c.last_log_id,
             pairs: c.pairs,
@@ -180,14 +180,8 @@ impl Backup {
         {
             let db = db::open_db(&staging)?;
             crash_point!("backup_restore.staging_opened");
-            let sm = db.cf_handle(CF_SM).expect("sm column family exists");
             let meta = db.cf_handle(CF_META).expect("meta column family exists");
             let mut batch = WriteBatch::default();
-            for (k, v) in self.records() {
-                batch.put_cf(sm, k, v);
-            }
-            batch.put_cf(sm, keys::APPLIED, encoded(&start)?);
-            batch.put_cf(sm, keys::MEMBERSHIP, encoded(&membership)?);
             // The log "ends" where the snapshot does: openraft sees nothing
             // to replay and sends the snapshot to members without it.
             batch.put_cf(meta, keys::LAST_PURGED, encoded(&start)?);
@@ -197,8 +191,21 @@ impl Backup {
             db.write_opt(batch, &opts)
                 .map_err(|e| BackupError::Io(std::io::Error::other(e)))?;
             crash_point!("backup_restore.db_written_before_snapshot");
+            let mut pairs: Pairs = self
+                .records()
+                .into_iter()
+                .map(|(k, v)| (k.to_vec(), v.to_vec()))
+                .collect();
+            pairs.push((keys::APPLIED.to_vec(), encoded(&start)?));
+            pairs.push((keys::MEMBERSHIP.to_vec(), encoded(&membership)?));
+            pairs.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+            let capture = snapshot::Capture {
+                last_log_id: Some(start),
+                last_membership: membership,
+                pairs,
+            };
             let (file, _) = snapshot::SnapshotFile::open(db::snapshot_file(&staging))?;
-            snapshot::build(&db, &file)?;
+            snapshot::build(capture, &file)?;
         }
         crash_point!("backup_restore.staged_before_rename");
         fs::rename(&staging, dir)?;

@@ -22,22 +22,18 @@ pub const CRASH_POINTS: &[&str] = &[
     // Purge: the synced batch that deletes entries and moves the mark.
     "purge.before_delete",
     "purge.after_delete",
-    // Apply: the one batch of data and last applied log id.
-    "apply.before_write",
-    "apply.after_write",
     // Snapshot build: the file's temporary copy, its rename into place.
     "snapshot_build.before_save",
     "snapshot_build.written_before_rename",
     "snapshot_build.after_save",
-    // Snapshot install: the database batch, then the file, then the purge
-    // catch-up.
-    "snapshot_install.before_db",
-    "snapshot_install.db_written_before_file",
+    // Snapshot install: the file (its temporary copy, its rename), then
+    // the purge catch-up.
+    "snapshot_install.before_file",
     "snapshot_install.file_written_before_rename",
     "snapshot_install.after_file",
     // Backup restore (`raftcart restore`, armed by FAILPOINTS=name=return):
-    // the side directory opened, its database written, its snapshot file
-    // built, renamed into place, the parent directory synced.
+    // the side directory opened, its log marks written, its snapshot file
+    // saved, renamed into place, the parent directory synced.
     "backup_restore.staging_opened",
     "backup_restore.db_written_before_snapshot",
     "backup_restore.staged_before_rename",

@@ -13,17 +13,17 @@ use crate::snapshot::SnapshotFile;
 use crate::state_machine::StateMachine;
 use crate::state_view::StateView;
 
-/// Opens (creating if needed) the node's database under `dir`, returning
-/// the log store and state machine for openraft, and a read view of the
-/// state machine for serving queries.
+/// Opens (creating if needed) the node's database and snapshot file under
+/// `dir`, returning the log store and state machine for openraft, and a
+/// read view of the state machine for serving queries.
 pub fn open(dir: &Path) -> Result<(LogStore, StateMachine, StateView)> {
     let db = open_db(dir)?;
-    let purge = Arc::new(Purge::open(db.clone())?);
     let (file, unreadable) = SnapshotFile::open(snapshot_file(dir))?;
-    let sm = StateMachine::open(db.clone(), file, purge.clone())?;
-    let log = LogStore::new(db, purge);
-    let (purged, last_index) = log.on_disk()?;
-    sm.repair_snapshot_file(unreadable, purged, last_index)?;
+    let file = Arc::new(file);
+    let purge = Arc::new(Purge::open(db.clone(), file.clone())?);
+    let log = LogStore::new(db.clone(), purge.clone());
+    let (purged, _) = log.on_disk()?;
+    let sm = StateMachine::open(&db, file, unreadable, purge, purged)?;
     let view = sm.view();
     Ok((log, sm, view))
 }
@@ -59,10 +59,9 @@ pub(crate) fn open_db(dir: &Path) -> Result<Arc<DB>> {
     ))
 }
 
-/// The state machine's column family is written by every applied batch and
-/// read only whole (at open, for snapshots and backups): queries and apply
-/// read the records in memory (`records.rs`). So it has no bloom filters,
-/// which would cost every write and save no read.
+/// The state machine's column family is only read at open, to move a state
+/// machine stored there by an older build to the snapshot file; it is
+/// empty otherwise.
 fn state_options() -> Options {
     let mut opts = Options::default();
     opts.set_compression_type(rocksdb::DBCompressionType::Lz4);

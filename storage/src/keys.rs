@@ -2,8 +2,11 @@
 //!
 //! `log`:  big-endian u64 index -> entry (so iteration is in log order)
 //! `meta`: vote, committed, last purged log id
-//! `sm`:   the state machine, one prefix per kind of record, plus its own
-//!         metadata (`m/...`): everything a snapshot must carry is here.
+//! `sm`:   empty; where an older build kept the state machine (moved to the
+//!         snapshot file at open).
+//!
+//! Snapshots and backups carry the state machine as pairs keyed by the
+//! record prefixes below, plus its metadata (`m/...`).
 
 pub const CF_LOG: &str = "log";
 pub const CF_META: &str = "meta";

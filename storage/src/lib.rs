@@ -1,27 +1,27 @@
-//! RocksDB storage for a raftcart node: the Raft log and vote, the state
-//! machine, and snapshots, all in one database (one write-ahead log).
+//! Storage for a raftcart node: the Raft log and vote in RocksDB (one
+//! write-ahead log), the state machine in memory, and its durable copy in
+//! the snapshot file.
 //!
 //! Durability rules (the crash windows they close, and the crash point that
 //! proves each, are in docs/STORAGE.md):
 //! - log appends and votes are synced before they are acknowledged (appends
 //!   on a sync thread, `wal_sync`);
-//! - each applied batch of entries is one atomic write that also records the
-//!   last applied log id; apply and the queries read the records from a
-//!   copy in memory that the batch updates once stored (`records`);
-//! - a purge never deletes past what the state machine durably holds: the
-//!   rest of what openraft asked for is only hidden from it, and deleted once
-//!   the state machine catches up (openraft purges as soon as it queues a
-//!   snapshot install, before the install is stored);
-//! - a snapshot's data and metadata come from one RocksDB view; a snapshot
+//! - applying entries writes nothing: the records change in memory
+//!   (`records`), and the entries stay in the synced log until a snapshot
+//!   file holds their effect; a restart loads the file and applies the
+//!   rest of the log again;
+//! - a purge never deletes past the snapshot file: the rest of what
+//!   openraft asked for is only hidden from it, and deleted once a file
+//!   holds it (openraft purges as soon as it queues a snapshot install,
+//!   before the install is saved);
+//! - a snapshot is a copy of the records at one applied log id; a snapshot
 //!   file is only ever replaced by a newer one (a build and an install can
 //!   run at once);
 //! - snapshot files, snapshot data and backups carry a checksum (`frame`),
 //!   checked before anything is decoded; received snapshot data is checked
 //!   before anything is touched;
-//! - the snapshot file is a copy of the database: at open, one that cannot
-//!   be read, or from which the log cannot lead to the applied state (a
-//!   crash between an install's database write and its file), is rebuilt
-//!   from the database.
+//! - a snapshot file that cannot be read at open is replaced by the log if
+//!   the log holds every entry, and stops the open otherwise.
 
 // openraft's trait methods return its StorageError (over 200 bytes); the
 // helpers here return the same type rather than converting at every call.

@@ -9,7 +9,8 @@
 //! So a purge is kept as two marks. What openraft asked for is where the log
 //! starts for openraft from then on (reads and the log state act as if the
 //! entries were gone). What is deleted on disk, with the on-disk purge mark
-//! in the same synced batch, is only what the state machine durably holds;
+//! in the same synced batch, is only what the state machine durably holds,
+//! which is what the snapshot file holds (applying writes nothing to disk);
 //! the rest goes when it catches up (the install calls `catch_up` once
 //! stored, and every later purge retries). After a crash the log starts at
 //! the on-disk mark, at or before the state machine, as if the purge had not
@@ -24,19 +25,23 @@ use rocksdb::{WriteBatch, WriteOptions, DB};
 
 use crate::crash::crash_point;
 use crate::error::{self, Result};
-use crate::keys::{self, CF_LOG, CF_META, CF_SM};
+use crate::keys::{self, CF_LOG, CF_META};
+use crate::snapshot::SnapshotFile;
 
 pub(crate) struct Purge {
     db: Arc<DB>,
+    /// The state machine's durable copy.
+    snapshot_file: Arc<SnapshotFile>,
     /// The furthest purge asked for (at open: the on-disk mark).
     asked: Mutex<Option<LogId>>,
 }
 
 impl Purge {
-    pub(crate) fn open(db: Arc<DB>) -> Result<Purge> {
+    pub(crate) fn open(db: Arc<DB>, snapshot_file: Arc<SnapshotFile>) -> Result<Purge> {
         let asked = deleted(&db)?;
         Ok(Purge {
             db,
+            snapshot_file,
             asked: Mutex::new(asked),
         })
     }
@@ -63,8 +68,8 @@ impl Purge {
         self.delete_held(*asked)
     }
 
-    /// Deletes what an earlier purge had to leave, as far as the state
-    /// machine now durably holds.
+    /// Deletes what an earlier purge had to leave, as far as the snapshot
+    /// file now holds.
     pub(crate) fn catch_up(&self) -> Result<()> {
         let asked = self.lock();
         self.delete_held(*asked)
@@ -76,23 +81,14 @@ impl Purge {
             return Ok(());
         };
         let done = self.deleted()?;
-        let sm = cf(&self.db, CF_SM);
-        let applied: Option<LogId> = match self.db.get_cf(sm, keys::APPLIED) {
-            Ok(Some(bytes)) => Some(codec::decode(&bytes).map_err(error::read_logs)?),
-            Ok(None) => None,
-            Err(e) => return Err(error::read_logs(e)),
-        };
-        let upto = match applied {
+        let upto = match self.snapshot_file.on_disk().flatten() {
             None => return Ok(()),
-            Some(applied) if applied.index >= asked.index => asked,
-            Some(applied) => applied,
+            Some(held) if held.index >= asked.index => asked,
+            Some(held) => held,
         };
         if done.is_some_and(|d| d.index >= upto.index) {
             return Ok(());
         }
-        // Apply writes the applied id without a sync: it must be on disk
-        // before the entries that produced it are deleted.
-        self.db.flush_wal(true).map_err(error::write_logs)?;
         let mut batch = WriteBatch::default();
         let mark = codec::encode(&upto).map_err(error::write_logs)?;
         batch.put_cf(cf(&self.db, CF_META), keys::LAST_PURGED, mark);

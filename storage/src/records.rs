@@ -1,25 +1,26 @@
-//! The state machine's records, decoded, in memory: what `apply` and the
-//! queries read.
+//! The state machine's records, decoded, in memory: what `apply`, the
+//! queries, snapshots and backups read.
 //!
-//! `apply` is the only writer of the `sm` column family, so a copy it keeps
-//! itself stays exact: it is loaded once at open (and after a snapshot
-//! install), and every applied batch updates it after the batch is stored.
-//! RocksDB stays the durable copy, written in the same batch as before;
-//! snapshots and backups read it there.
+//! This is the state machine. Its durable copy is the snapshot file, and
+//! the log holds every entry after it: a restart loads the file and
+//! applies the rest of the log again (`docs/STORAGE.md`). So applying a
+//! batch writes nothing to disk; it only changes these maps.
 //!
 //! Request records are kept whole, with their ids in the order they were
-//! stored (`expiry`), so that neither a retry's lookup nor the sweep of
-//! expired records reads RocksDB.
+//! stored (`expiry`), so that the sweep of expired records walks the front
+//! of that order.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use raftcart_domain::{Changes, Item, LogClock, Order, RequestRecord, StateRead, User};
-use rocksdb::{Direction, IteratorMode, DB};
+use raftcart_types::codec;
+use raftcart_types::{LogId, StoredMembership};
 use serde::de::DeserializeOwned;
+use serde::Serialize;
 
-use crate::keys::{self, CF_SM};
-use crate::state_view::{decode, read};
+use crate::keys;
+use crate::snapshot::{Capture, Pairs};
 
 /// The records, shared by the state machine (the only writer) and the
 /// queries of its node.
@@ -42,7 +43,11 @@ impl SharedRecords {
     }
 }
 
+#[derive(Clone, Default)]
 pub(crate) struct Records {
+    /// The last log id applied: the records are the state after it.
+    pub(crate) applied: Option<LogId>,
+    pub(crate) membership: StoredMembership,
     pub(crate) users: HashMap<String, User>,
     pub(crate) items: HashMap<String, Item>,
     pub(crate) orders: HashMap<String, Order>,
@@ -56,36 +61,99 @@ pub(crate) struct Records {
 }
 
 impl Records {
-    /// Decodes every record of the `sm` column family. A record that cannot
-    /// be decoded stops the open: read as absent, it would make this
+    /// Decodes a snapshot's records. A record that cannot be decoded
+    /// refuses the whole snapshot: read as absent, it would make this
     /// replica decide differently from the others.
-    pub(crate) fn load(db: &DB) -> Result<Records, String> {
-        let mut expiry = VecDeque::new();
-        scan_raw(db, keys::RECORD_BY_TIME, |rest, _| {
-            let at_ms = rest
-                .get(..8)
-                .map(|b| u64::from_be_bytes(b.try_into().expect("8 bytes")));
-            match (at_ms, std::str::from_utf8(&rest[rest.len().min(8)..])) {
-                (Some(at_ms), Ok(id)) => {
-                    expiry.push_back((at_ms, id.to_string()));
-                    Ok(())
+    pub(crate) fn from_pairs(pairs: Pairs) -> Result<Records, String> {
+        let mut records = Records::default();
+        for (key, value) in pairs {
+            let (prefix, rest) = key.split_at(key.len().min(2));
+            let id = || {
+                std::str::from_utf8(rest).map(str::to_string).map_err(|_| {
+                    format!(
+                        "record key {:?} is not UTF-8",
+                        String::from_utf8_lossy(&key)
+                    )
+                })
+            };
+            match prefix {
+                p if p == keys::USER => {
+                    records.users.insert(id()?, decode(&key, &value)?);
                 }
-                _ => Err(format!(
-                    "request record time key {:?} is malformed",
-                    String::from_utf8_lossy(&keys::prefixed_bytes(keys::RECORD_BY_TIME, rest))
-                )),
+                p if p == keys::ITEM => {
+                    records.items.insert(id()?, decode(&key, &value)?);
+                }
+                p if p == keys::ORDER => {
+                    records.orders.insert(id()?, decode(&key, &value)?);
+                }
+                p if p == keys::REQUEST_RECORD => {
+                    records.request_records.insert(id()?, decode(&key, &value)?);
+                }
+                p if p == keys::RECORD_BY_TIME => {
+                    let at_ms = rest
+                        .get(..8)
+                        .map(|b| u64::from_be_bytes(b.try_into().expect("8 bytes")));
+                    match (at_ms, std::str::from_utf8(&rest[rest.len().min(8)..])) {
+                        (Some(at_ms), Ok(id)) => records.expiry.push_back((at_ms, id.to_string())),
+                        _ => {
+                            return Err(format!(
+                                "request record time key {:?} is malformed",
+                                String::from_utf8_lossy(&key)
+                            ))
+                        }
+                    }
+                }
+                _ if key == keys::APPLIED => records.applied = Some(decode::<LogId>(&key, &value)?),
+                _ if key == keys::MEMBERSHIP => records.membership = decode(&key, &value)?,
+                _ if key == keys::CLOCK => records.clock.ms = decode(&key, &value)?,
+                _ if key == keys::CLOCK_STAMP => {
+                    records.clock.stamp_ms = Some(decode(&key, &value)?)
+                }
+                _ => {
+                    return Err(format!(
+                        "unknown state machine key {:?}",
+                        String::from_utf8_lossy(&key)
+                    ))
+                }
             }
-        })?;
-        Ok(Records {
-            users: load_kind(db, keys::USER)?,
-            items: load_kind(db, keys::ITEM)?,
-            orders: load_kind(db, keys::ORDER)?,
-            clock: LogClock {
-                ms: read(db, keys::CLOCK)?.unwrap_or(0),
-                stamp_ms: read(db, keys::CLOCK_STAMP)?,
-            },
-            request_records: load_kind(db, keys::REQUEST_RECORD)?,
-            expiry,
+        }
+        // The keys came in key order; the time keys sort by time, then id.
+        records.expiry.make_contiguous().sort();
+        Ok(records)
+    }
+
+    /// The records as a snapshot carries them, in key order.
+    pub(crate) fn capture(&self) -> Result<Capture, String> {
+        let mut pairs: Pairs = Vec::with_capacity(
+            self.users.len()
+                + self.items.len()
+                + self.orders.len()
+                + self.request_records.len()
+                + self.expiry.len()
+                + 4,
+        );
+        put_all(&mut pairs, keys::USER, &self.users)?;
+        put_all(&mut pairs, keys::ITEM, &self.items)?;
+        put_all(&mut pairs, keys::ORDER, &self.orders)?;
+        put_all(&mut pairs, keys::REQUEST_RECORD, &self.request_records)?;
+        // Kept in the snapshot so that nodes of a build that sweeps by these
+        // keys can still install it.
+        for (at_ms, id) in &self.expiry {
+            pairs.push((keys::record_by_time(*at_ms, id), Vec::new()));
+        }
+        if let Some(applied) = &self.applied {
+            pairs.push((keys::APPLIED.to_vec(), encode(applied)?));
+        }
+        pairs.push((keys::MEMBERSHIP.to_vec(), encode(&self.membership)?));
+        pairs.push((keys::CLOCK.to_vec(), encode(&self.clock.ms)?));
+        if let Some(stamp) = &self.clock.stamp_ms {
+            pairs.push((keys::CLOCK_STAMP.to_vec(), encode(stamp)?));
+        }
+        pairs.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+        Ok(Capture {
+            last_log_id: self.applied,
+            last_membership: self.membership.clone(),
+            pairs,
         })
     }
 
@@ -159,49 +227,23 @@ impl StateRead for Records {
     }
 }
 
-/// Calls `each` with the rest of the key and the value of every record
-/// under `prefix`.
-fn scan_raw(
-    db: &DB,
+fn put_all<T: Serialize>(
+    pairs: &mut Pairs,
     prefix: &[u8],
-    mut each: impl FnMut(&[u8], &[u8]) -> Result<(), String>,
+    records: &HashMap<String, T>,
 ) -> Result<(), String> {
-    let cf = db.cf_handle(CF_SM).expect("sm column family exists");
-    // A one-off pass over everything: it would only evict what queries use.
-    let mut opts = rocksdb::ReadOptions::default();
-    opts.fill_cache(false);
-    for item in db.iterator_cf_opt(cf, opts, IteratorMode::From(prefix, Direction::Forward)) {
-        let (key, value) = item.map_err(|e| format!("reading the state machine: {e}"))?;
-        let Some(rest) = key.strip_prefix(prefix) else {
-            break;
-        };
-        each(rest, &value)?;
+    for (id, record) in records {
+        pairs.push((keys::prefixed(prefix, id), encode(record)?));
     }
     Ok(())
 }
 
-/// `scan_raw` for records keyed by an id, which is UTF-8.
-fn scan(
-    db: &DB,
-    prefix: &[u8],
-    mut each: impl FnMut(&str, &[u8]) -> Result<(), String>,
-) -> Result<(), String> {
-    scan_raw(db, prefix, |id, value| {
-        let id = std::str::from_utf8(id).map_err(|_| {
-            format!(
-                "record key {:?} is not UTF-8",
-                String::from_utf8_lossy(&keys::prefixed_bytes(prefix, id))
-            )
-        })?;
-        each(id, value)
-    })
+fn encode<T: Serialize>(value: &T) -> Result<Vec<u8>, String> {
+    codec::encode(value).map_err(|e| format!("encoding the state machine: {e}"))
 }
 
-fn load_kind<T: DeserializeOwned>(db: &DB, prefix: &[u8]) -> Result<HashMap<String, T>, String> {
-    let mut map = HashMap::new();
-    scan(db, prefix, |id, value| {
-        map.insert(id.to_string(), decode(&keys::prefixed(prefix, id), value)?);
-        Ok(())
-    })?;
-    Ok(map)
+/// A record's bytes, decoded; the error names its key.
+fn decode<T: DeserializeOwned>(key: &[u8], bytes: &[u8]) -> Result<T, String> {
+    codec::decode(bytes)
+        .map_err(|e| format!("undecodable record {:?}: {e}", String::from_utf8_lossy(key)))
 }

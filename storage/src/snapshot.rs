@@ -1,4 +1,5 @@
-//! Snapshots: captured from one RocksDB view, kept in one file.
+//! Snapshots: the state machine's records as of one applied log id, kept in
+//! one file, which is the state machine's durable copy.
 //!
 //! The data openraft holds, sends and installs is the state machine's
 //! records, framed (`DATA`): a follower checks the checksum of what it
@@ -21,8 +22,8 @@ use crate::error::{self, Result};
 use crate::frame::Frame;
 use crate::keys::{self, CF_SM};
 
-/// The snapshot payload: every key and value of the `sm` column family,
-/// its metadata keys included.
+/// The snapshot payload: every record of the state machine as a key and
+/// value of the `sm` layout (`keys`), its metadata keys included.
 pub(crate) type Pairs = Vec<(Vec<u8>, Vec<u8>)>;
 
 const DATA: Frame = Frame {
@@ -35,26 +36,34 @@ const FILE: Frame = Frame {
     version: 1,
 };
 
-/// The state machine as one RocksDB view saw it.
+/// The state machine at one applied log id.
 pub(crate) struct Capture {
     pub last_log_id: Option<LogId>,
     pub last_membership: StoredMembership,
     pub pairs: Pairs,
 }
 
-/// Reads data, last applied log id and membership from the same RocksDB
-/// snapshot, so the metadata can never be older than the data (which would
-/// make entries apply twice after an install).
-pub(crate) fn capture(db: &DB) -> Result<Capture> {
+/// Reads the `sm` column family, where a data directory written by a build
+/// that stored the state machine in RocksDB holds it: data, last applied
+/// log id and membership from the same RocksDB view, so the metadata can
+/// never be older than the data. Empty (nothing applied) everywhere else.
+pub(crate) fn capture_column_family(db: &DB) -> Result<Capture> {
     let cf = db.cf_handle(CF_SM).expect("sm column family exists");
     let view = db.snapshot();
-    let get = |key: &[u8]| view.get_cf(cf, key).map_err(error::read_sm);
+    let get =
+        |key: &[u8]| -> Result<Option<Vec<u8>>> { view.get_cf(cf, key).map_err(error::read_sm) };
+    let undecodable = |key: &[u8], e: bincode::error::DecodeError| {
+        error::read_sm(error::invalid(format!(
+            "undecodable record {:?}: {e}",
+            String::from_utf8_lossy(key)
+        )))
+    };
     let last_log_id: Option<LogId> = match get(keys::APPLIED)? {
-        Some(b) => Some(codec::decode(&b).map_err(error::read_sm)?),
+        Some(b) => Some(codec::decode(&b).map_err(|e| undecodable(keys::APPLIED, e))?),
         None => None,
     };
     let last_membership: StoredMembership = match get(keys::MEMBERSHIP)? {
-        Some(b) => codec::decode(&b).map_err(error::read_sm)?,
+        Some(b) => codec::decode(&b).map_err(|e| undecodable(keys::MEMBERSHIP, e))?,
         None => StoredMembership::default(),
     };
     let mut pairs: Pairs = Vec::new();
@@ -69,21 +78,18 @@ pub(crate) fn capture(db: &DB) -> Result<Capture> {
     })
 }
 
-/// Captures the state machine into the snapshot file.
-pub(crate) fn build(db: &DB, file: &SnapshotFile) -> Result<Snapshot> {
+/// Writes a captured state machine to the snapshot file (synced before it
+/// replaces the old one: the log behind it may be purged from then on).
+pub(crate) fn build(capture: Capture, file: &SnapshotFile) -> Result<Snapshot> {
     let started = Instant::now();
     let Capture {
         last_log_id,
         last_membership,
         pairs,
-    } = capture(db)?;
+    } = capture;
     let mut data = DATA.placeholder();
     codec::encode_into(&pairs, &mut data).map_err(error::write_snapshot)?;
     DATA.seal(&mut data);
-
-    // Applied state reaches disk (through the WAL) before a snapshot lets
-    // openraft purge the log entries that produced it.
-    db.flush_wal(true).map_err(error::write_sm)?;
 
     let stamp = SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -113,30 +119,9 @@ pub(crate) fn build(db: &DB, file: &SnapshotFile) -> Result<Snapshot> {
     })
 }
 
-/// Whether the log on disk holds every entry from the snapshot file (`file`:
-/// its last log id, `None` while there is none) to the applied state, given
-/// the log's purge mark and last entry: a follower sent the file can then
-/// catch up from the log.
-pub(crate) fn log_leads_on(
-    file: Option<Option<LogId>>,
-    applied: Option<LogId>,
-    purged: Option<LogId>,
-    last_index: Option<u64>,
-) -> bool {
-    let Some(applied) = applied else {
-        return true;
-    };
-    let from = file.flatten();
-    if from.is_some_and(|f| f.index >= applied.index) {
-        return true;
-    }
-    let first_needed = from.map_or(0, |f| f.index + 1);
-    let first_kept = purged.map_or(0, |p| p.index + 1);
-    first_kept <= first_needed && last_index.is_some_and(|last| last >= applied.index)
-}
-
-/// Decodes a received snapshot and checks it against its metadata, before
-/// anything is touched: openraft stops the node if an install fails.
+/// Decodes snapshot data (received, or read from the file at open) and
+/// checks it against its metadata, before anything is touched: openraft
+/// stops the node if an install fails.
 pub(crate) fn validate(meta: &SnapshotMeta, data: &[u8]) -> Result<Pairs> {
     let refuse = |why: String| {
         error::read_snapshot(error::invalid(format!(

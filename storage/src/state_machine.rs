@@ -1,19 +1,21 @@
 //! The state machine openraft drives: applies committed entries through the
-//! domain's pure logic and stores each batch with one atomic write.
+//! domain's pure logic to the records in memory, and keeps their durable
+//! copy in the snapshot file.
+//!
+//! Applying writes nothing to disk: every applied entry is in the synced
+//! log, and the log is never purged past the snapshot file (`purge`), so a
+//! restart loads the file and openraft applies the entries after it again
+//! (committed ones at start, the rest as the leader commits them).
 
 use std::io::Cursor;
 use std::sync::Arc;
 
 use openraft::storage::RaftStateMachine;
 use openraft::{EntryPayload, OptionalSend, RaftSnapshotBuilder};
-use raftcart_domain::{
-    apply_proposal, Changes, Outcome, Overlay, Proposals, REQUEST_RECORD_TTL_MS,
-};
-use raftcart_types::codec;
+use raftcart_domain::{apply_proposal, Outcome, Overlay, Proposals, REQUEST_RECORD_TTL_MS};
 use raftcart_types::TypeConfig;
 use raftcart_types::{Entry, LogId, Snapshot, SnapshotMeta, StoredMembership};
-use rocksdb::{WriteBatch, WriteOptions, DB};
-use serde::Serialize;
+use rocksdb::{WriteOptions, DB};
 
 use crate::background;
 use crate::crash::crash_point;
@@ -22,152 +24,103 @@ use crate::keys::{self, CF_SM};
 use crate::purge::Purge;
 use crate::records::{Records, SharedRecords};
 use crate::snapshot::{self, SnapshotFile};
-use crate::state_view::{read, StateView};
+use crate::state_view::StateView;
 
 pub struct StateMachine {
-    db: Arc<DB>,
     snapshot_file: Arc<SnapshotFile>,
     purge: Arc<Purge>,
-    applied: Option<LogId>,
-    membership: StoredMembership,
-    /// What apply and the queries read: the `sm` column family, decoded.
+    /// What apply, the queries, snapshots and backups read.
     records: SharedRecords,
 }
 
 impl StateMachine {
+    /// Loads the state machine from the snapshot file. `unreadable`: why
+    /// the file could not be read, if it could not; `purged`: the log's
+    /// on-disk purge mark.
     pub(crate) fn open(
-        db: Arc<DB>,
-        snapshot_file: SnapshotFile,
+        db: &DB,
+        snapshot_file: Arc<SnapshotFile>,
+        unreadable: Option<String>,
         purge: Arc<Purge>,
+        purged: Option<LogId>,
     ) -> Result<Self> {
-        // Unreadable metadata must stop the start: taken for "nothing
-        // applied", it would make every entry apply a second time.
-        let unreadable = |e| error::read_sm(error::invalid(e));
+        move_column_family_to_file(db, &snapshot_file, unreadable.is_some())?;
+        let records = match snapshot_file.load() {
+            Ok(Some(snapshot)) => {
+                let data = snapshot.snapshot.into_inner();
+                let pairs = snapshot::validate(&snapshot.meta, &data)?;
+                let mut records = Records::from_pairs(pairs).map_err(|why| {
+                    error::read_snapshot(error::invalid(format!(
+                        "snapshot file {}: {why}",
+                        snapshot_file.path().display()
+                    )))
+                })?;
+                records.membership = snapshot.meta.last_membership;
+                records
+            }
+            Ok(None) => Records::default(),
+            // The file is the only copy of the state up to the purge mark:
+            // without it, this node cannot rebuild its state machine.
+            Err(e) if purged.is_some() => {
+                return Err(error::read_snapshot(error::invalid(format!(
+                    "{e}; the log before it is purged, so this node's state cannot be \
+                     rebuilt here: remove the node's data directory and add it to the \
+                     cluster again, and it receives a snapshot from the leader"
+                ))))
+            }
+            Err(e) => {
+                tracing::error!(
+                    "{e}; the whole log is here: removing the file and applying the log"
+                );
+                snapshot_file.remove()?;
+                Records::default()
+            }
+        };
         Ok(StateMachine {
-            applied: read(&db, keys::APPLIED).map_err(unreadable)?,
-            membership: read(&db, keys::MEMBERSHIP)
-                .map_err(unreadable)?
-                .unwrap_or_default(),
-            records: SharedRecords::new(Records::load(&db).map_err(unreadable)?),
-            db,
-            snapshot_file: Arc::new(snapshot_file),
+            snapshot_file,
             purge,
+            records: SharedRecords::new(records),
         })
     }
 
-    /// The handle the node's queries read through.
+    /// The handle the node's queries and backups read through.
     pub(crate) fn view(&self) -> StateView {
-        StateView::new(self.db.clone(), self.records.clone())
+        StateView::new(self.records.clone())
     }
+}
 
-    /// At open: makes sure the snapshot file can serve a follower, given the
-    /// log on disk (its purge mark and last entry). A file that cannot be
-    /// read (damaged, or written without a header) is rebuilt; so is one
-    /// from which the log cannot lead to the applied state (an install
-    /// stored the database and crashed before the file): a follower sent it
-    /// would then need entries this node no longer has. The database holds
-    /// the state; the file is only its copy.
-    pub(crate) fn repair_snapshot_file(
-        &self,
-        unreadable: Option<String>,
-        purged: Option<LogId>,
-        last_index: Option<u64>,
-    ) -> Result<()> {
-        let file = &self.snapshot_file;
-        if let Some(why) = unreadable {
-            if self.applied.is_none() {
-                tracing::error!("{why}; nothing is applied to rebuild it from: removing it");
-                return file.remove();
-            }
-            tracing::error!("{why}; rebuilding it from the database");
-        } else if snapshot::log_leads_on(file.on_disk(), self.applied, purged, last_index) {
-            return Ok(());
-        } else {
-            tracing::warn!(
-                file = %file.path().display(),
-                at = ?file.on_disk().flatten(),
-                applied = ?self.applied,
-                log_purged_to = ?purged,
-                "the log does not lead from the snapshot file to the applied state: rebuilding the file"
-            );
-        }
-        snapshot::build(&self.db, file).map(|_| ())
+/// A data directory written by a build that stored the state machine in
+/// the `sm` column family, written at every apply, and the snapshot file
+/// as its copy, moves the state to the file: the file is saved from the
+/// column family where it is behind it (or unreadable), and the column
+/// family is emptied once the file holds at least as much.
+fn move_column_family_to_file(db: &DB, file: &SnapshotFile, file_unreadable: bool) -> Result<()> {
+    let column_family = snapshot::capture_column_family(db)?;
+    if column_family.pairs.is_empty() {
+        return Ok(());
     }
-
-    fn cf(&self) -> &rocksdb::ColumnFamily {
-        self.db.cf_handle(CF_SM).expect("sm column family exists")
+    let at = column_family.last_log_id;
+    if file_unreadable || at > file.on_disk().flatten() {
+        tracing::info!(
+            ?at,
+            "saving the state machine's column family as the snapshot file"
+        );
+        snapshot::build(column_family, file)?;
     }
-
-    fn put<T: Serialize>(&self, batch: &mut WriteBatch, key: &[u8], value: &T) -> Result<()> {
-        let bytes = codec::encode(value).map_err(error::write_sm)?;
-        batch.put_cf(self.cf(), key, bytes);
-        Ok(())
-    }
-
-    fn write_changes(&self, batch: &mut WriteBatch, changes: &Changes) -> Result<()> {
-        for (id, user) in &changes.users {
-            self.put(batch, &keys::prefixed(keys::USER, id), user)?;
-        }
-        for (id, item) in &changes.items {
-            self.put(batch, &keys::prefixed(keys::ITEM, id), item)?;
-        }
-        for (id, order) in &changes.orders {
-            let key = keys::prefixed(keys::ORDER, id);
-            match order {
-                Some(order) => self.put(batch, &key, order)?,
-                None => batch.delete_cf(self.cf(), key),
-            }
-        }
-        for (id, request_record) in &changes.request_records {
-            self.put(
-                batch,
-                &keys::prefixed(keys::REQUEST_RECORD, id),
-                request_record,
-            )?;
-            batch.put_cf(
-                self.cf(),
-                keys::record_by_time(request_record.at_ms, id),
-                [],
-            );
-        }
-        if let Some(clock) = changes.clock {
-            self.put(batch, keys::CLOCK, &clock.ms)?;
-            if let Some(stamp) = clock.stamp_ms {
-                self.put(batch, keys::CLOCK_STAMP, &stamp)?;
-            }
-        }
-        Ok(())
-    }
-
-    /// Deletes request records that have expired, and returns how many it
-    /// deleted (for `Records::absorb`). Only storage hygiene: whether a
-    /// request record counts is decided on lookup by the domain, so replicas
-    /// that sweep at different moments still answer alike.
-    fn sweep_request_records(
-        &self,
-        records: &Records,
-        batch: &mut WriteBatch,
-        clock_ms: u64,
-    ) -> usize {
-        let cutoff = clock_ms.saturating_sub(REQUEST_RECORD_TTL_MS);
-        let mut swept = 0;
-        for (at_ms, id, current) in records.expired(cutoff) {
-            // An id used again since keeps its newer record.
-            if current {
-                batch.delete_cf(self.cf(), keys::prefixed(keys::REQUEST_RECORD, id));
-            }
-            batch.delete_cf(self.cf(), keys::record_by_time(at_ms, id));
-            swept += 1;
-        }
-        swept
-    }
+    let cf = db.cf_handle(CF_SM).expect("sm column family exists");
+    let mut batch = rocksdb::WriteBatch::default();
+    batch.delete_range_cf(cf, &b""[..], keys::SM_END);
+    let mut synced = WriteOptions::default();
+    synced.set_sync(true);
+    db.write_opt(batch, &synced).map_err(error::write_sm)
 }
 
 impl RaftStateMachine<TypeConfig> for StateMachine {
     type SnapshotBuilder = SnapshotBuilder;
 
     async fn applied_state(&mut self) -> Result<(Option<LogId>, StoredMembership)> {
-        Ok((self.applied, self.membership.clone()))
+        let records = self.records.read();
+        Ok((records.applied, records.membership.clone()))
     }
 
     async fn apply<I>(&mut self, entries: I) -> Result<Vec<Vec<Outcome>>>
@@ -179,7 +132,6 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         let mut overlay = Overlay::new(&*records);
         let mut outcomes = Vec::new();
         let mut last = None;
-        // Kept aside until the batch is stored: a failed apply changes nothing.
         let mut new_membership = None;
         for entry in entries {
             last = Some(entry.log_id);
@@ -200,38 +152,30 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
             return Ok(outcomes);
         };
         let changes = overlay.into_changes();
-
-        // Data and last applied log id in ONE batch: a crash between the two
-        // would make a restart apply the same entries again.
-        let mut batch = WriteBatch::default();
+        // Whether a request record counts is decided on lookup by the
+        // domain; dropping expired ones only bounds memory, so replicas that
+        // sweep at different moments still answer alike.
         let swept = match changes.clock {
-            Some(clock) => self.sweep_request_records(&records, &mut batch, clock.ms),
+            Some(clock) => records
+                .expired(clock.ms.saturating_sub(REQUEST_RECORD_TTL_MS))
+                .count(),
             None => 0,
         };
         drop(records);
-        self.write_changes(&mut batch, &changes)?;
-        self.put(&mut batch, keys::APPLIED, &last)?;
-        if let Some(membership) = &new_membership {
-            self.put(&mut batch, keys::MEMBERSHIP, membership)?;
-        }
-        // Not synced: the entries are in the synced log, and a restart
-        // re-applies whatever the last applied id says is missing.
-        crash_point!("apply.before_write");
-        self.db
-            .write_opt(batch, &WriteOptions::default())
-            .map_err(error::write_sm)?;
-        crash_point!("apply.after_write");
-        self.records.write().absorb(changes, swept);
-        self.applied = Some(last);
+        let mut records = self.records.write();
+        records.absorb(changes, swept);
+        records.applied = Some(last);
         if let Some(membership) = new_membership {
-            self.membership = membership;
+            records.membership = membership;
         }
         Ok(outcomes)
     }
 
+    /// Copies the records (apply waits meanwhile): the snapshot is then
+    /// encoded and saved on a low-priority thread while apply goes on.
     async fn get_snapshot_builder(&mut self) -> Self::SnapshotBuilder {
         SnapshotBuilder {
-            db: self.db.clone(),
+            records: self.records.read().clone(),
             snapshot_file: self.snapshot_file.clone(),
         }
     }
@@ -247,30 +191,22 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
     ) -> Result<()> {
         let data = snapshot.into_inner();
         let pairs = snapshot::validate(meta, &data)?;
+        let mut records = Records::from_pairs(pairs).map_err(|why| {
+            error::read_snapshot(error::invalid(format!(
+                "snapshot {} is refused: {why}",
+                meta.snapshot_id
+            )))
+        })?;
+        records.membership = meta.last_membership.clone();
 
-        // Replace the whole state machine and its metadata in one synced
-        // batch: the log before this point may be purged right after.
-        let mut batch = WriteBatch::default();
-        batch.delete_range_cf(self.cf(), &b""[..], keys::SM_END);
-        for (k, v) in &pairs {
-            batch.put_cf(self.cf(), k, v);
-        }
-        self.put(&mut batch, keys::MEMBERSHIP, &meta.last_membership)?;
-        let mut opts = WriteOptions::default();
-        opts.set_sync(true);
-        crash_point!("snapshot_install.before_db");
-        self.db.write_opt(batch, &opts).map_err(error::write_sm)?;
-        crash_point!("snapshot_install.db_written_before_file");
+        // The file first: once it is saved, the log before it may go.
+        crash_point!("snapshot_install.before_file");
         self.snapshot_file
             .save(meta, &data, "snapshot_install.file_written_before_rename")?;
         crash_point!("snapshot_install.after_file");
-
-        *self.records.write() =
-            Records::load(&self.db).map_err(|why| error::read_sm(error::invalid(why)))?;
-        self.applied = meta.last_log_id;
-        self.membership = meta.last_membership.clone();
+        *self.records.write() = records;
         // openraft asked to purge the log up to this snapshot when it queued
-        // the install; the entries could not go before the state was stored.
+        // the install; the entries could not go before the file was saved.
         self.purge.catch_up()
     }
 
@@ -280,14 +216,20 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
 }
 
 pub struct SnapshotBuilder {
-    db: Arc<DB>,
+    records: Records,
     snapshot_file: Arc<SnapshotFile>,
 }
 
 impl RaftSnapshotBuilder<TypeConfig> for SnapshotBuilder {
     async fn build_snapshot(&mut self) -> Result<Snapshot> {
-        let db = self.db.clone();
+        let records = std::mem::take(&mut self.records);
         let file = self.snapshot_file.clone();
-        background::run_low_priority("raftcart-snapshot", move || snapshot::build(&db, &file)).await
+        background::run_low_priority("raftcart-snapshot", move || {
+            let capture = records
+                .capture()
+                .map_err(|why| error::write_snapshot(error::invalid(why)))?;
+            snapshot::build(capture, &file)
+        })
+        .await
     }
 }

@@ -38,10 +38,17 @@ fn funds(index: u64) -> Entry<TypeConfig> {
     )
 }
 
-/// Entries 1..=n: three users with 10 each, then one unit more per entry
-/// to user "0" (its credit tells how many entries were applied).
+/// Entries 0..=n: a blank entry where openraft's log starts, three users
+/// with 10 each, then one unit more per entry to user "0" (its credit
+/// tells how many entries were applied).
 fn log(n: u64) -> Vec<Entry<TypeConfig>> {
-    let mut entries = vec![entry(1, Command::BatchInitUsers { n: 3, credit: 10 })];
+    let mut entries = vec![
+        Entry {
+            log_id: id(0),
+            payload: EntryPayload::Blank,
+        },
+        entry(1, Command::BatchInitUsers { n: 3, credit: 10 }),
+    ];
     entries.extend((2..=n).map(funds));
     entries
 }
@@ -73,6 +80,11 @@ async fn a_purge_ahead_of_the_state_machine_leaves_a_node_that_restarts() {
         let (mut log_store, mut sm, _view) = open(dir.path()).unwrap();
         log_store.blocking_append(log(5)).await.unwrap();
         sm.apply(log(2)).await.unwrap();
+        sm.get_snapshot_builder()
+            .await
+            .build_snapshot()
+            .await
+            .unwrap();
         log_store.save_committed(Some(id(4))).await.unwrap();
         // The leader's snapshot is at 8; the install has not been stored.
         log_store.purge(id(8)).await.unwrap();
@@ -86,7 +98,7 @@ async fn a_purge_ahead_of_the_state_machine_leaves_a_node_that_restarts() {
         .get_initial_state()
         .await
         .expect("the node restarts");
-    // Entries 3 and 4 (committed) were applied again from the log.
+    // Entries 3 and 4 (committed) were applied after the snapshot file.
     assert_eq!(state.committed.map(|l| l.index), Some(4));
     assert_eq!(view.user("0").unwrap().credit, 10 + 3);
     let log_state = log_store.get_log_state().await.unwrap();
@@ -128,45 +140,6 @@ async fn a_purge_held_back_for_an_install_completes_with_it() {
     assert_eq!(view.user("0").unwrap().credit, 10 + 7);
 }
 
-/// Install stores the state machine and then the snapshot file. A crash
-/// between the two leaves the file behind the state machine, with the log
-/// purged past the file: a lagging follower sent that file could never
-/// catch up. Open rebuilds the file from the database.
-#[tokio::test]
-async fn open_rebuilds_a_snapshot_file_left_behind_by_an_install() {
-    let leader = tempfile::tempdir().unwrap();
-    let snapshot = node_with_snapshot(leader.path(), 8).await;
-    let expected_meta = snapshot.meta.clone();
-
-    let dir = tempfile::tempdir().unwrap();
-    let file = dir.path().join("snapshot");
-    {
-        node_with_snapshot(dir.path(), 2).await;
-        let older = fs::read(&file).unwrap();
-        let (mut log_store, mut sm, _view) = open(dir.path()).unwrap();
-        sm.install_snapshot(&snapshot.meta, snapshot.snapshot)
-            .await
-            .unwrap();
-        log_store.purge(id(8)).await.unwrap();
-        // The file had not been replaced yet.
-        fs::write(&file, older).unwrap();
-    }
-
-    let current = snapshot_after_reopen(dir.path()).await;
-    assert_eq!(
-        current.meta.last_log_id, expected_meta.last_log_id,
-        "the snapshot file is behind the state machine"
-    );
-    // Its data is the state at 8: a fresh node that installs it has it.
-    let fresh = tempfile::tempdir().unwrap();
-    let (_l, mut sm_fresh, view_fresh) = open(fresh.path()).unwrap();
-    sm_fresh
-        .install_snapshot(&current.meta, current.snapshot)
-        .await
-        .unwrap();
-    assert_eq!(view_fresh.user("0").unwrap().credit, 10 + 7);
-}
-
 /// A byte of the snapshot file changed on disk (in the data, where the
 /// file's own encoding cannot notice): reading it is refused, naming the
 /// file, rather than sending damaged state to a follower.
@@ -192,35 +165,106 @@ async fn a_damaged_snapshot_file_is_refused_naming_the_file() {
     assert!(message.contains("checksum"), "{message}");
 }
 
-/// A damaged snapshot file found at open is rebuilt from the database,
-/// which is where the state is kept (the file is only a copy of it).
+/// A damaged snapshot file found at open, on a node whose log was never
+/// purged, is removed: the log holds every entry, and openraft applies them
+/// all again.
 #[tokio::test]
-async fn open_rebuilds_a_damaged_snapshot_file() {
+async fn a_damaged_snapshot_file_with_the_whole_log_is_replaced_by_the_log() {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("snapshot");
-    let built = node_with_snapshot(dir.path(), 5).await;
-    let expected_data = data(built.clone());
+    node_with_snapshot(dir.path(), 5).await;
     flip_byte(&file, 10);
-
-    let current = snapshot_after_reopen(dir.path()).await;
-    assert_eq!(current.meta.last_log_id, built.meta.last_log_id);
-    assert_eq!(data(current), expected_data, "the damaged file was kept");
+    assert_restarts_from_the_whole_log(dir.path(), &file).await;
 }
 
 /// A snapshot file written before snapshot files had a header (the
-/// metadata and the data, bincode-encoded) is rebuilt at open.
+/// metadata and the data, bincode-encoded) counts as damaged.
 #[tokio::test]
-async fn open_rebuilds_a_snapshot_file_without_a_header() {
+async fn a_snapshot_file_without_a_header_is_replaced_by_the_log() {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("snapshot");
     let built = node_with_snapshot(dir.path(), 5).await;
-    let expected_data = data(built.clone());
     let legacy = raftcart_types::codec::encode(&(&built.meta, vec![1u8, 2, 3])).unwrap();
     fs::write(&file, legacy).unwrap();
+    assert_restarts_from_the_whole_log(dir.path(), &file).await;
+}
 
-    let current = snapshot_after_reopen(dir.path()).await;
-    assert_eq!(current.meta.last_log_id, built.meta.last_log_id);
-    assert_eq!(data(current), expected_data);
+async fn assert_restarts_from_the_whole_log(dir: &Path, file: &Path) {
+    {
+        let (mut log_store, _sm, _view) = open(dir).unwrap();
+        log_store.save_committed(Some(id(5))).await.unwrap();
+    }
+    let (mut log_store, mut sm, view) = open(dir).unwrap();
+    assert!(!file.exists(), "the damaged file was kept");
+    StorageHelper::new(&mut log_store, &mut sm)
+        .get_initial_state()
+        .await
+        .expect("the node restarts");
+    assert_eq!(sm.applied_state().await.unwrap().0, Some(id(5)));
+    assert_eq!(view.user("0").unwrap().credit, 10 + 4);
+}
+
+/// A damaged snapshot file on a node whose log is purged behind it is the
+/// only copy of the state up to the purge: the open stops, naming the file
+/// and what to do, rather than start a node that lacks those entries.
+#[tokio::test]
+async fn a_damaged_snapshot_file_behind_a_purged_log_stops_the_open() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("snapshot");
+    node_with_snapshot(dir.path(), 5).await;
+    {
+        let (mut log_store, _sm, _view) = open(dir.path()).unwrap();
+        log_store.purge(id(5)).await.unwrap();
+    }
+    flip_byte(&file, 10);
+    let err = open(dir.path()).err().expect("open refuses").to_string();
+    assert!(err.contains(&file.display().to_string()), "{err}");
+    assert!(err.contains("remove the node's data directory"), "{err}");
+}
+
+/// A data directory where an older build kept the state machine in the
+/// `sm` column family (written at every apply) and the snapshot file
+/// behind it: open saves the column family as the snapshot file, empties
+/// it, and starts from the file.
+#[tokio::test]
+async fn state_kept_in_the_column_family_moves_to_the_snapshot_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("snapshot");
+    node_with_snapshot(dir.path(), 2).await;
+    {
+        let db = rocksdb::DB::open_cf(
+            &rocksdb::Options::default(),
+            dir.path().join("db"),
+            ["log", "meta", "sm"],
+        )
+        .unwrap();
+        let sm = db.cf_handle("sm").unwrap();
+        let user = raftcart_types::codec::encode(&raftcart_domain::User { credit: 99 }).unwrap();
+        db.put_cf(sm, b"u/0", user).unwrap();
+        let applied = raftcart_types::codec::encode(&id(7)).unwrap();
+        db.put_cf(sm, b"m/applied", applied).unwrap();
+    }
+    let (_log_store, mut sm, view) = open(dir.path()).unwrap();
+    assert_eq!(sm.applied_state().await.unwrap().0, Some(id(7)));
+    assert_eq!(view.user("0").unwrap().credit, 99);
+    let saved = sm
+        .get_current_snapshot()
+        .await
+        .unwrap()
+        .expect("a snapshot");
+    assert_eq!(saved.meta.last_log_id, Some(id(7)));
+    drop((sm, view, _log_store));
+    assert!(file.exists());
+    let db = rocksdb::DB::open_cf(
+        &rocksdb::Options::default(),
+        dir.path().join("db"),
+        ["log", "meta", "sm"],
+    )
+    .unwrap();
+    let left = db
+        .iterator_cf(db.cf_handle("sm").unwrap(), rocksdb::IteratorMode::Start)
+        .count();
+    assert_eq!(left, 0, "the column family was emptied");
 }
 
 /// Received snapshot data that was damaged on the way is refused before
@@ -246,15 +290,6 @@ async fn damaged_snapshot_data_is_refused_untouched() {
 }
 
 /// Flips one bit of the byte `from_end` bytes before the end of `file`.
-/// The snapshot a node reopened over `dir` holds.
-async fn snapshot_after_reopen(dir: &Path) -> Snapshot {
-    let (_log_store, mut sm, _view) = open(dir).unwrap();
-    sm.get_current_snapshot()
-        .await
-        .unwrap()
-        .expect("a snapshot")
-}
-
 fn flip_byte(file: &Path, from_end: usize) {
     let mut bytes = fs::read(file).unwrap();
     let at = bytes.len() - from_end;

@@ -273,7 +273,7 @@ async fn crash_truncating(point: &'static str, run: usize) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_node_crashed_at_each_point_comes_back_and_catches_up() {
     let mut points = Vec::new();
-    for prefix in ["append.", "apply.", "purge.", "snapshot_build."] {
+    for prefix in ["append.", "purge.", "snapshot_build."] {
         points.extend(selected(prefix).into_iter().map(|p| (p, "anywhere")));
     }
     points.extend(
