@@ -52,7 +52,9 @@ pub(crate) struct Records {
     pub(crate) items: HashMap<String, Item>,
     pub(crate) orders: HashMap<String, Order>,
     pub(crate) clock: LogClock,
-    pub(crate) request_records: HashMap<String, RequestRecord>,
+    /// Boxed: this map grows by one record per write, and growing it moves
+    /// every entry while apply holds the lock the queries wait on.
+    pub(crate) request_records: HashMap<String, Box<RequestRecord>>,
     /// `(at_ms, id)` of every `t/` key: the request records in the order
     /// they were stored, which is also expiry order (the log clock never
     /// goes back). An id used again keeps its older entry here until it is
@@ -87,7 +89,9 @@ impl Records {
                     records.orders.insert(id()?, decode(&key, &value)?);
                 }
                 p if p == keys::REQUEST_RECORD => {
-                    records.request_records.insert(id()?, decode(&key, &value)?);
+                    records
+                        .request_records
+                        .insert(id()?, Box::new(decode(&key, &value)?));
                 }
                 p if p == keys::RECORD_BY_TIME => {
                     let at_ms = rest
@@ -203,7 +207,7 @@ impl Records {
         stored.sort_by_key(|(_, r)| r.at_ms);
         for (id, record) in stored {
             self.expiry.push_back((record.at_ms, id.clone()));
-            self.request_records.insert(id, record);
+            self.request_records.insert(id, Box::new(record));
         }
     }
 }
@@ -220,7 +224,7 @@ impl StateRead for Records {
         self.orders.get(id).cloned()
     }
     fn request_record(&self, request_id: &str) -> Option<RequestRecord> {
-        self.request_records.get(request_id).cloned()
+        self.request_records.get(request_id).map(|r| (**r).clone())
     }
     fn clock(&self) -> LogClock {
         self.clock
