@@ -43,23 +43,25 @@ impl SharedRecords {
     }
 }
 
+/// Ids and the records that own heap memory are shared (`Arc`), so that
+/// cloning `Records`, which a snapshot does while apply waits, copies the
+/// tables and counts references instead of allocating every record again.
+/// The same sharing keeps growing a map cheap: it moves pointers.
 #[derive(Clone, Default)]
 pub(crate) struct Records {
     /// The last log id applied: the records are the state after it.
     pub(crate) applied: Option<LogId>,
     pub(crate) membership: StoredMembership,
-    pub(crate) users: HashMap<String, User>,
-    pub(crate) items: HashMap<String, Item>,
-    pub(crate) orders: HashMap<String, Order>,
+    pub(crate) users: HashMap<Arc<str>, User>,
+    pub(crate) items: HashMap<Arc<str>, Item>,
+    pub(crate) orders: HashMap<Arc<str>, Arc<Order>>,
     pub(crate) clock: LogClock,
-    /// Boxed: this map grows by one record per write, and growing it moves
-    /// every entry while apply holds the lock the queries wait on.
-    pub(crate) request_records: HashMap<String, Box<RequestRecord>>,
+    pub(crate) request_records: HashMap<Arc<str>, Arc<RequestRecord>>,
     /// `(at_ms, id)` of every `t/` key: the request records in the order
     /// they were stored, which is also expiry order (the log clock never
     /// goes back). An id used again keeps its older entry here until it is
     /// swept; the record itself is then kept, being newer.
-    expiry: VecDeque<(u64, String)>,
+    expiry: VecDeque<(u64, Arc<str>)>,
 }
 
 impl Records {
@@ -71,12 +73,14 @@ impl Records {
         for (key, value) in pairs {
             let (prefix, rest) = key.split_at(key.len().min(2));
             let id = || {
-                std::str::from_utf8(rest).map(str::to_string).map_err(|_| {
-                    format!(
-                        "record key {:?} is not UTF-8",
-                        String::from_utf8_lossy(&key)
-                    )
-                })
+                std::str::from_utf8(rest)
+                    .map(Arc::<str>::from)
+                    .map_err(|_| {
+                        format!(
+                            "record key {:?} is not UTF-8",
+                            String::from_utf8_lossy(&key)
+                        )
+                    })
             };
             match prefix {
                 p if p == keys::USER => {
@@ -86,19 +90,21 @@ impl Records {
                     records.items.insert(id()?, decode(&key, &value)?);
                 }
                 p if p == keys::ORDER => {
-                    records.orders.insert(id()?, decode(&key, &value)?);
+                    records
+                        .orders
+                        .insert(id()?, Arc::new(decode(&key, &value)?));
                 }
                 p if p == keys::REQUEST_RECORD => {
                     records
                         .request_records
-                        .insert(id()?, Box::new(decode(&key, &value)?));
+                        .insert(id()?, Arc::new(decode(&key, &value)?));
                 }
                 p if p == keys::RECORD_BY_TIME => {
                     let at_ms = rest
                         .get(..8)
                         .map(|b| u64::from_be_bytes(b.try_into().expect("8 bytes")));
                     match (at_ms, std::str::from_utf8(&rest[rest.len().min(8)..])) {
-                        (Some(at_ms), Ok(id)) => records.expiry.push_back((at_ms, id.to_string())),
+                        (Some(at_ms), Ok(id)) => records.expiry.push_back((at_ms, Arc::from(id))),
                         _ => {
                             return Err(format!(
                                 "request record time key {:?} is malformed",
@@ -174,7 +180,7 @@ impl Records {
                     .request_records
                     .get(id)
                     .is_some_and(|r| r.at_ms == *at_ms);
-                (*at_ms, id.as_str(), current)
+                (*at_ms, &**id, current)
             })
     }
 
@@ -190,13 +196,32 @@ impl Records {
                 self.request_records.remove(&id);
             }
         }
-        self.users.extend(changes.users);
-        self.items.extend(changes.items);
+        for (id, user) in changes.users {
+            match self.users.get_mut(id.as_str()) {
+                Some(stored) => *stored = user,
+                None => {
+                    self.users.insert(Arc::from(id), user);
+                }
+            }
+        }
+        for (id, item) in changes.items {
+            match self.items.get_mut(id.as_str()) {
+                Some(stored) => *stored = item,
+                None => {
+                    self.items.insert(Arc::from(id), item);
+                }
+            }
+        }
         for (id, order) in changes.orders {
-            match order {
-                Some(order) => self.orders.insert(id, order),
-                None => self.orders.remove(&id),
-            };
+            match (order, self.orders.get_mut(id.as_str())) {
+                (Some(order), Some(stored)) => *stored = Arc::new(order),
+                (Some(order), None) => {
+                    self.orders.insert(Arc::from(id), Arc::new(order));
+                }
+                (None, _) => {
+                    self.orders.remove(id.as_str());
+                }
+            }
         }
         if let Some(clock) = changes.clock {
             self.clock = clock;
@@ -206,8 +231,9 @@ impl Records {
         let mut stored: Vec<_> = changes.request_records.into_iter().collect();
         stored.sort_by_key(|(_, r)| r.at_ms);
         for (id, record) in stored {
+            let id: Arc<str> = Arc::from(id);
             self.expiry.push_back((record.at_ms, id.clone()));
-            self.request_records.insert(id, Box::new(record));
+            self.request_records.insert(id, Arc::new(record));
         }
     }
 }
@@ -221,7 +247,7 @@ impl StateRead for Records {
         self.items.get(id).cloned()
     }
     fn order(&self, id: &str) -> Option<Order> {
-        self.orders.get(id).cloned()
+        self.orders.get(id).map(|o| (**o).clone())
     }
     fn request_record(&self, request_id: &str) -> Option<RequestRecord> {
         self.request_records.get(request_id).map(|r| (**r).clone())
@@ -234,7 +260,7 @@ impl StateRead for Records {
 fn put_all<T: Serialize>(
     pairs: &mut Pairs,
     prefix: &[u8],
-    records: &HashMap<String, T>,
+    records: &HashMap<Arc<str>, T>,
 ) -> Result<(), String> {
     for (id, record) in records {
         pairs.push((keys::prefixed(prefix, id), encode(record)?));

@@ -174,8 +174,16 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
     /// Copies the records (apply waits meanwhile): the snapshot is then
     /// encoded and saved on a low-priority thread while apply goes on.
     async fn get_snapshot_builder(&mut self) -> Self::SnapshotBuilder {
+        let started = std::time::Instant::now();
+        let records = self.records.read().clone();
+        // Apply waited this long: the pause a snapshot costs the requests.
+        tracing::info!(
+            index = ?records.applied.map(|l| l.index),
+            ms = started.elapsed().as_millis() as u64,
+            "state machine copied for a snapshot"
+        );
         SnapshotBuilder {
-            records: self.records.read().clone(),
+            records,
             snapshot_file: self.snapshot_file.clone(),
         }
     }

@@ -232,12 +232,7 @@ async fn state_kept_in_the_column_family_moves_to_the_snapshot_file() {
     let file = dir.path().join("snapshot");
     node_with_snapshot(dir.path(), 2).await;
     {
-        let db = rocksdb::DB::open_cf(
-            &rocksdb::Options::default(),
-            dir.path().join("db"),
-            ["log", "meta", "sm"],
-        )
-        .unwrap();
+        let db = raw_db(dir.path());
         let sm = db.cf_handle("sm").unwrap();
         let user = raftcart_types::codec::encode(&raftcart_domain::User { credit: 99 }).unwrap();
         db.put_cf(sm, b"u/0", user).unwrap();
@@ -255,12 +250,7 @@ async fn state_kept_in_the_column_family_moves_to_the_snapshot_file() {
     assert_eq!(saved.meta.last_log_id, Some(id(7)));
     drop((sm, view, _log_store));
     assert!(file.exists());
-    let db = rocksdb::DB::open_cf(
-        &rocksdb::Options::default(),
-        dir.path().join("db"),
-        ["log", "meta", "sm"],
-    )
-    .unwrap();
+    let db = raw_db(dir.path());
     let left = db
         .iterator_cf(db.cf_handle("sm").unwrap(), rocksdb::IteratorMode::Start)
         .count();
@@ -287,6 +277,16 @@ async fn damaged_snapshot_data_is_refused_untouched() {
     assert!(err.to_string().contains("checksum"), "{err}");
     assert_eq!(sm.applied_state().await.unwrap().0, Some(id(1)));
     assert_eq!(view.user("0").unwrap().credit, 10);
+}
+
+/// The node's database opened behind the stores' back.
+fn raw_db(dir: &Path) -> rocksdb::DB {
+    rocksdb::DB::open_cf(
+        &rocksdb::Options::default(),
+        dir.join("db"),
+        ["log", "meta", "sm"],
+    )
+    .unwrap()
 }
 
 /// Flips one bit of the byte `from_end` bytes before the end of `file`.
