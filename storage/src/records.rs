@@ -10,8 +10,9 @@
 //! stored (`expiry`), so that the sweep of expired records walks the front
 //! of that order.
 
-use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
+
+use imbl::{HashMap, Vector};
 
 use raftcart_domain::{Changes, Item, LogClock, Order, RequestRecord, StateRead, User};
 use raftcart_types::codec;
@@ -43,10 +44,11 @@ impl SharedRecords {
     }
 }
 
-/// Ids and the records that own heap memory are shared (`Arc`), so that
-/// cloning `Records`, which a snapshot does while apply waits, copies the
-/// tables and counts references instead of allocating every record again.
-/// The same sharing keeps growing a map cheap: it moves pointers.
+/// Persistent maps (`imbl`): cloning `Records`, which a snapshot does while
+/// apply waits, shares the tables instead of copying them, and later writes
+/// copy only the paths they change. Ids and the records that own heap
+/// memory are shared (`Arc`), so that those copies count references
+/// instead of allocating records again.
 #[derive(Clone, Default)]
 pub(crate) struct Records {
     /// The last log id applied: the records are the state after it.
@@ -61,7 +63,7 @@ pub(crate) struct Records {
     /// they were stored, which is also expiry order (the log clock never
     /// goes back). An id used again keeps its older entry here until it is
     /// swept; the record itself is then kept, being newer.
-    expiry: VecDeque<(u64, Arc<str>)>,
+    expiry: Vector<(u64, Arc<str>)>,
 }
 
 impl Records {
@@ -70,6 +72,7 @@ impl Records {
     /// replica decide differently from the others.
     pub(crate) fn from_pairs(pairs: Pairs) -> Result<Records, String> {
         let mut records = Records::default();
+        let mut expiry = Vec::new();
         for (key, value) in pairs {
             let (prefix, rest) = key.split_at(key.len().min(2));
             let id = || {
@@ -104,7 +107,7 @@ impl Records {
                         .get(..8)
                         .map(|b| u64::from_be_bytes(b.try_into().expect("8 bytes")));
                     match (at_ms, std::str::from_utf8(&rest[rest.len().min(8)..])) {
-                        (Some(at_ms), Ok(id)) => records.expiry.push_back((at_ms, Arc::from(id))),
+                        (Some(at_ms), Ok(id)) => expiry.push((at_ms, Arc::<str>::from(id))),
                         _ => {
                             return Err(format!(
                                 "request record time key {:?} is malformed",
@@ -127,8 +130,9 @@ impl Records {
                 }
             }
         }
-        // The keys came in key order; the time keys sort by time, then id.
-        records.expiry.make_contiguous().sort();
+        // The time keys sort by time, then id, whatever order they came in.
+        expiry.sort();
+        records.expiry = Vector::from(expiry);
         Ok(records)
     }
 
@@ -187,7 +191,10 @@ impl Records {
     /// Takes in a batch once it is stored: `swept` is how many of the
     /// oldest request records (`expired`) it deleted.
     pub(crate) fn absorb(&mut self, changes: Changes, swept: usize) {
-        for (at_ms, id) in self.expiry.drain(..swept.min(self.expiry.len())) {
+        for _ in 0..swept {
+            let Some((at_ms, id)) = self.expiry.pop_front() else {
+                break;
+            };
             if self
                 .request_records
                 .get(&id)
