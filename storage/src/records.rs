@@ -14,7 +14,9 @@ use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use imbl::{HashMap, Vector};
 
-use raftcart_domain::{Changes, Item, LogClock, Order, RequestRecord, StateRead, User};
+use raftcart_domain::{
+    Changes, Item, LogClock, Order, RequestRecord, StateRead, User, REQUEST_RECORD_TTL_MS,
+};
 use raftcart_types::codec;
 use raftcart_types::{LogId, StoredMembership};
 use serde::de::DeserializeOwned;
@@ -171,30 +173,20 @@ impl Records {
         })
     }
 
-    /// The request records stored before `cutoff_ms`, oldest first, as
-    /// `(at_ms, id, whether this is still the id's record)`: what a sweep at
-    /// that cutoff deletes. `absorb` takes them out once the deletes are
-    /// stored.
-    pub(crate) fn expired(&self, cutoff_ms: u64) -> impl Iterator<Item = (u64, &str, bool)> {
-        self.expiry
-            .iter()
-            .take_while(move |(at_ms, _)| *at_ms < cutoff_ms)
-            .map(|(at_ms, id)| {
-                let current = self
-                    .request_records
-                    .get(id)
-                    .is_some_and(|r| r.at_ms == *at_ms);
-                (*at_ms, &**id, current)
-            })
-    }
-
-    /// Takes in a batch once it is stored: `swept` is how many of the
-    /// oldest request records (`expired`) it deleted.
-    pub(crate) fn absorb(&mut self, changes: Changes, swept: usize) {
-        for _ in 0..swept {
-            let Some((at_ms, id)) = self.expiry.pop_front() else {
-                break;
-            };
+    /// Takes in an applied batch, and drops the request records that
+    /// expired by its clock. Whether a request record counts is decided on
+    /// lookup by the domain; dropping expired ones only bounds memory, so
+    /// replicas that sweep at different moments would still answer alike.
+    pub(crate) fn absorb(&mut self, changes: Changes) {
+        let cutoff = changes
+            .clock
+            .map_or(0, |c| c.ms.saturating_sub(REQUEST_RECORD_TTL_MS));
+        while self
+            .expiry
+            .front()
+            .is_some_and(|(at_ms, _)| *at_ms < cutoff)
+        {
+            let (at_ms, id) = self.expiry.pop_front().expect("a front entry");
             if self
                 .request_records
                 .get(&id)

@@ -12,7 +12,7 @@ use std::sync::Arc;
 
 use openraft::storage::RaftStateMachine;
 use openraft::{EntryPayload, OptionalSend, RaftSnapshotBuilder};
-use raftcart_domain::{apply_proposal, Outcome, Overlay, Proposals, REQUEST_RECORD_TTL_MS};
+use raftcart_domain::{apply_proposal, Outcome, Overlay, Proposals};
 use raftcart_types::TypeConfig;
 use raftcart_types::{Entry, LogId, Snapshot, SnapshotMeta, StoredMembership};
 use rocksdb::{WriteOptions, DB};
@@ -152,18 +152,9 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
             return Ok(outcomes);
         };
         let changes = overlay.into_changes();
-        // Whether a request record counts is decided on lookup by the
-        // domain; dropping expired ones only bounds memory, so replicas that
-        // sweep at different moments still answer alike.
-        let swept = match changes.clock {
-            Some(clock) => records
-                .expired(clock.ms.saturating_sub(REQUEST_RECORD_TTL_MS))
-                .count(),
-            None => 0,
-        };
         drop(records);
         let mut records = self.records.write();
-        records.absorb(changes, swept);
+        records.absorb(changes);
         records.applied = Some(last);
         if let Some(membership) = new_membership {
             records.membership = membership;
@@ -171,12 +162,12 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         Ok(outcomes)
     }
 
-    /// Copies the records (apply waits meanwhile): the snapshot is then
-    /// encoded and saved on a low-priority thread while apply goes on.
+    /// Copies the records (sharing their persistent maps): the snapshot is
+    /// then encoded and saved on a low-priority thread while apply goes on.
     async fn get_snapshot_builder(&mut self) -> Self::SnapshotBuilder {
         let started = std::time::Instant::now();
         let records = self.records.read().clone();
-        // Apply waited this long: the pause a snapshot costs the requests.
+        // Apply waits this long: what a snapshot costs the requests.
         tracing::info!(
             index = ?records.applied.map(|l| l.index),
             ms = started.elapsed().as_millis() as u64,

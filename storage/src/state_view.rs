@@ -16,8 +16,8 @@ impl StateView {
         StateView { records }
     }
 
-    /// A copy of the records as the last applied batch left them, taken
-    /// under the lock (apply waits meanwhile).
+    /// A copy of the records as the last applied batch left them (sharing
+    /// their persistent maps).
     pub(crate) fn copy(&self) -> Records {
         self.records.read().clone()
     }
