@@ -91,8 +91,8 @@ pub struct Backup {
 }
 
 impl Backup {
-    /// Copies the state machine from one RocksDB view. Blocking: reads
-    /// every record.
+    /// Copies the state machine at its last applied log id. Blocking:
+    /// encodes every record.
     pub fn capture(view: &StateView) -> Result<Backup, BackupError> {
         let c = view.copy().capture().map_err(BackupError::Corrupt)?;
         Ok(Backup {

@@ -39,13 +39,9 @@ pub fn log_index(index: u64) -> [u8; 8] {
 }
 
 pub fn prefixed(prefix: &[u8], id: &str) -> Vec<u8> {
-    prefixed_bytes(prefix, id.as_bytes())
-}
-
-pub fn prefixed_bytes(prefix: &[u8], rest: &[u8]) -> Vec<u8> {
-    let mut k = Vec::with_capacity(prefix.len() + rest.len());
+    let mut k = Vec::with_capacity(prefix.len() + id.len());
     k.extend_from_slice(prefix);
-    k.extend_from_slice(rest);
+    k.extend_from_slice(id.as_bytes());
     k
 }
 
