@@ -27,6 +27,7 @@ use crate::crash::crash_point;
 use crate::db;
 use crate::frame::{Frame, FrameError};
 use crate::keys::{self, CF_META};
+use crate::records::Records;
 use crate::snapshot::{self, Pairs};
 use crate::state_view::StateView;
 
@@ -177,6 +178,18 @@ impl Backup {
             Some(start),
             Membership::new(vec![members.keys().copied().collect()], members.clone()),
         );
+        // Through the state machine's own records, so that the file
+        // holds exactly what a live node would capture (and every
+        // record is checked to decode first).
+        let owned = self
+            .records()
+            .into_iter()
+            .map(|(k, v)| (k.to_vec(), v.to_vec()))
+            .collect();
+        let mut records = Records::from_pairs(owned).map_err(BackupError::Corrupt)?;
+        records.applied = Some(start);
+        records.membership = membership;
+        let capture = records.capture().map_err(BackupError::Corrupt)?;
         {
             let db = db::open_db(&staging)?;
             crash_point!("backup_restore.staging_opened");
@@ -191,19 +204,6 @@ impl Backup {
             db.write_opt(batch, &opts)
                 .map_err(|e| BackupError::Io(std::io::Error::other(e)))?;
             crash_point!("backup_restore.db_written_before_snapshot");
-            let mut pairs: Pairs = self
-                .records()
-                .into_iter()
-                .map(|(k, v)| (k.to_vec(), v.to_vec()))
-                .collect();
-            pairs.push((keys::APPLIED.to_vec(), encoded(&start)?));
-            pairs.push((keys::MEMBERSHIP.to_vec(), encoded(&membership)?));
-            pairs.sort_unstable_by(|a, b| a.0.cmp(&b.0));
-            let capture = snapshot::Capture {
-                last_log_id: Some(start),
-                last_membership: membership,
-                pairs,
-            };
             let (file, _) = snapshot::SnapshotFile::open(db::snapshot_file(&staging))?;
             snapshot::build(capture, &file)?;
         }

@@ -18,12 +18,12 @@ use crate::state_view::StateView;
 /// read view of the state machine for serving queries.
 pub fn open(dir: &Path) -> Result<(LogStore, StateMachine, StateView)> {
     let db = open_db(dir)?;
-    let (file, unreadable) = SnapshotFile::open(snapshot_file(dir))?;
+    let (file, found) = SnapshotFile::open(snapshot_file(dir))?;
     let file = Arc::new(file);
     let purge = Arc::new(Purge::open(db.clone(), file.clone())?);
     let log = LogStore::new(db.clone(), purge.clone());
     let (purged, _) = log.on_disk()?;
-    let sm = StateMachine::open(&db, file, unreadable, purge, purged)?;
+    let sm = StateMachine::open(&db, file, found, purge, purged)?;
     let view = sm.view();
     Ok((log, sm, view))
 }

@@ -162,13 +162,16 @@ pub(crate) struct SnapshotFile {
 
 impl SnapshotFile {
     /// Opens the snapshot file at `path` and removes the temporary files of
-    /// saves a crash interrupted. The file may be missing, or unreadable
-    /// (damaged, or without a header): then the second value says why, and
-    /// the file counts as missing, so that any save replaces it.
-    pub(crate) fn open(path: PathBuf) -> Result<(SnapshotFile, Option<String>)> {
-        let (on_disk, unreadable) = match load(&path) {
-            Ok(found) => (found.map(|s| s.meta.last_log_id), None),
-            Err(e) => (None, Some(e.to_string())),
+    /// saves a crash interrupted. The second value is what the file holds,
+    /// read once here for the state machine to load: `Ok(None)` if there is
+    /// no file, an error if it is unreadable (damaged, or without a
+    /// header). An unreadable file counts as missing, so that any save
+    /// replaces it.
+    pub(crate) fn open(path: PathBuf) -> Result<(SnapshotFile, Result<Option<Snapshot>>)> {
+        let found = load(&path);
+        let on_disk = match &found {
+            Ok(found) => found.as_ref().map(|s| s.meta.last_log_id),
+            Err(_) => None,
         };
         if let (Some(dir), Some(name)) = (path.parent(), path.file_name()) {
             let prefix = format!("{}.", name.to_string_lossy());
@@ -185,7 +188,7 @@ impl SnapshotFile {
             on_disk: Mutex::new(on_disk),
             next_tmp: AtomicU64::new(0),
         };
-        Ok((file, unreadable))
+        Ok((file, found))
     }
 
     pub(crate) fn path(&self) -> &Path {

@@ -34,18 +34,21 @@ pub struct StateMachine {
 }
 
 impl StateMachine {
-    /// Loads the state machine from the snapshot file. `unreadable`: why
-    /// the file could not be read, if it could not; `purged`: the log's
-    /// on-disk purge mark.
+    /// Loads the state machine from the snapshot file. `found`: what
+    /// `SnapshotFile::open` read from it; `purged`: the log's on-disk purge
+    /// mark.
     pub(crate) fn open(
         db: &DB,
         snapshot_file: Arc<SnapshotFile>,
-        unreadable: Option<String>,
+        found: Result<Option<Snapshot>>,
         purge: Arc<Purge>,
         purged: Option<LogId>,
     ) -> Result<Self> {
-        move_column_family_to_file(db, &snapshot_file, unreadable.is_some())?;
-        let records = match snapshot_file.load() {
+        let found = match move_column_family_to_file(db, &snapshot_file, found.is_err())? {
+            true => snapshot_file.load(),
+            false => found,
+        };
+        let records = match found {
             Ok(Some(snapshot)) => {
                 let data = snapshot.snapshot.into_inner();
                 let pairs = snapshot::validate(&snapshot.meta, &data)?;
@@ -93,14 +96,16 @@ impl StateMachine {
 /// the `sm` column family, written at every apply, and the snapshot file
 /// as its copy, moves the state to the file: the file is saved from the
 /// column family where it is behind it (or unreadable), and the column
-/// family is emptied once the file holds at least as much.
-fn move_column_family_to_file(db: &DB, file: &SnapshotFile, file_unreadable: bool) -> Result<()> {
+/// family is emptied once the file holds at least as much. Returns whether
+/// the file was saved anew.
+fn move_column_family_to_file(db: &DB, file: &SnapshotFile, file_unreadable: bool) -> Result<bool> {
     let column_family = snapshot::capture_column_family(db)?;
     if column_family.pairs.is_empty() {
-        return Ok(());
+        return Ok(false);
     }
     let at = column_family.last_log_id;
-    if file_unreadable || at > file.on_disk().flatten() {
+    let saved = file_unreadable || at > file.on_disk().flatten();
+    if saved {
         tracing::info!(
             ?at,
             "saving the state machine's column family as the snapshot file"
@@ -112,7 +117,8 @@ fn move_column_family_to_file(db: &DB, file: &SnapshotFile, file_unreadable: boo
     batch.delete_range_cf(cf, &b""[..], keys::SM_END);
     let mut synced = WriteOptions::default();
     synced.set_sync(true);
-    db.write_opt(batch, &synced).map_err(error::write_sm)
+    db.write_opt(batch, &synced).map_err(error::write_sm)?;
+    Ok(saved)
 }
 
 impl RaftStateMachine<TypeConfig> for StateMachine {
