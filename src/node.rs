@@ -49,12 +49,14 @@ pub async fn run(mut c: NodeConfig) -> anyhow::Result<()> {
     // of their own: a flood of client requests on the API's threads cannot
     // then hold a heartbeat or an append past openraft's deadline, which
     // would cost a needless election.
-    let raft_runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .thread_name("raft")
-        .enable_all()
-        .build()
-        .context("starting Raft's threads")?;
+    let raft_runtime = RaftRuntime(Some(
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .thread_name("raft")
+            .enable_all()
+            .build()
+            .context("starting Raft's threads")?,
+    ));
     let raft = raft_runtime
         .spawn(Raft::new(
             c.id,
@@ -146,12 +148,34 @@ pub async fn run(mut c: NodeConfig) -> anyhow::Result<()> {
     })
     .await;
     raft.shutdown().await.ok();
-    raft_runtime.shutdown_background();
+    drop(raft_runtime);
     match fatal {
         // Exiting (rather than serving HTTP with a dead Raft) lets the
         // supervisor restart the node, which recovers from its data dir.
         Some(fatal) => Err(anyhow::anyhow!("Raft stopped: {fatal}")),
         None => Ok(()),
+    }
+}
+
+/// Raft's runtime, stopped without waiting for its threads when dropped:
+/// dropping a runtime the plain way blocks, which tokio forbids inside
+/// the node's own async code, so an early error return (a port already
+/// in use, say) would panic instead of reporting the error.
+struct RaftRuntime(Option<tokio::runtime::Runtime>);
+
+impl std::ops::Deref for RaftRuntime {
+    type Target = tokio::runtime::Runtime;
+
+    fn deref(&self) -> &Self::Target {
+        self.0.as_ref().expect("taken only on drop")
+    }
+}
+
+impl Drop for RaftRuntime {
+    fn drop(&mut self) {
+        if let Some(runtime) = self.0.take() {
+            runtime.shutdown_background();
+        }
     }
 }
 

@@ -62,6 +62,38 @@ fn status_of_an_unreachable_address_is_a_clear_error() {
     assert!(err.contains("unreachable"), "{err}");
 }
 
+#[test]
+fn a_node_whose_port_is_taken_exits_with_a_clear_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let key = dir.path().join("peer.key");
+    std::fs::write(&key, format!("{}\n", "ab".repeat(32))).unwrap();
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let api = taken.local_addr().unwrap().to_string();
+    let free = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let raft = free.local_addr().unwrap().to_string();
+    drop(free);
+    let data = dir.path().join("node");
+    let (ok, _, err) = raftcart(&[
+        "node",
+        "--id",
+        "1",
+        "--api",
+        &api,
+        "--raft",
+        &raft,
+        "--data-dir",
+        data.to_str().unwrap(),
+        "--peer-key-file",
+        key.to_str().unwrap(),
+    ]);
+    assert!(!ok);
+    assert!(
+        err.contains(&format!("binding the API address {api}")),
+        "{err}"
+    );
+    assert!(!err.contains("panicked"), "{err}");
+}
+
 /// Polls `cluster status` until `id` is at most `lag` entries behind.
 async fn wait_caught_up(c: &Cluster, id: u64, lag: u64) {
     for _ in 0..300 {
