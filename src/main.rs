@@ -1,6 +1,7 @@
 //! raftcart: a fault-tolerant shopping-cart database on Raft.
 
 mod api;
+mod batch;
 mod cluster_cli;
 mod config;
 mod gateway;

@@ -183,6 +183,14 @@ impl Executor {
         })
     }
 
+    /// Until the guard drops, this node (as leader) gathers no new log
+    /// entry: the writes run meanwhile share the next one. For a caller
+    /// that starts many writes at once (a gateway's batch); hold it only
+    /// while starting them.
+    pub async fn hold_entry(&self) -> tokio::sync::OwnedRwLockReadGuard<()> {
+        self.proposer.hold().await
+    }
+
     /// Moves the leadership to `to`, or to the most caught-up voter.
     pub async fn transfer_leader(&self, to: Option<NodeId>) -> Result<Outcome, ClusterError> {
         self.outcome(Op::TransferLeader { to }).await

@@ -11,7 +11,7 @@ use std::sync::Arc;
 
 use openraft::error::{ClientWriteError, RaftError};
 use raftcart_domain::{Proposal, Proposals};
-use tokio::sync::{mpsc, oneshot, Semaphore};
+use tokio::sync::{mpsc, oneshot, OwnedRwLockReadGuard, RwLock, Semaphore};
 
 use crate::attempt::Attempt;
 use raftcart_types::Raft;
@@ -47,14 +47,27 @@ struct Waiting {
 #[derive(Clone)]
 pub struct Proposer {
     queue: mpsc::UnboundedSender<Waiting>,
+    /// Held (read) by whoever submits several writes at once, so that they
+    /// share an entry; the proposing task waits for it (write) before it
+    /// gathers an entry.
+    gate: Arc<RwLock<()>>,
 }
 
 impl Proposer {
     /// Starts the proposing task; it ends when the last `Proposer` is dropped.
     pub fn start(raft: Raft, batching: Batching) -> Proposer {
         let (queue, waiting) = mpsc::unbounded_channel();
-        tokio::spawn(run(raft, batching, waiting));
-        Proposer { queue }
+        let gate = Arc::new(RwLock::new(()));
+        tokio::spawn(run(raft, batching, waiting, gate.clone()));
+        Proposer { queue, gate }
+    }
+
+    /// Until the guard drops, no new entry is gathered: writes submitted
+    /// meanwhile wait together and go out in the same entry (up to
+    /// `writes_per_entry`). Hold it only while submitting, never while
+    /// waiting for answers.
+    pub async fn hold(&self) -> OwnedRwLockReadGuard<()> {
+        self.gate.clone().read_owned().await
     }
 
     /// Commits `proposal` (in an entry it may share) and answers with its
@@ -70,7 +83,12 @@ impl Proposer {
     }
 }
 
-async fn run(raft: Raft, batching: Batching, mut waiting: mpsc::UnboundedReceiver<Waiting>) {
+async fn run(
+    raft: Raft,
+    batching: Batching,
+    mut waiting: mpsc::UnboundedReceiver<Waiting>,
+    gate: Arc<RwLock<()>>,
+) {
     let per_entry = batching.writes_per_entry.max(1);
     let slots = Arc::new(Semaphore::new(batching.entries_in_flight.max(1)));
     while let Some(first) = waiting.recv().await {
@@ -78,6 +96,7 @@ async fn run(raft: Raft, batching: Batching, mut waiting: mpsc::UnboundedReceive
         let Ok(slot) = slots.clone().acquire_owned().await else {
             return;
         };
+        drop(gate.write().await);
         let mut batch = vec![first];
         while batch.len() < per_entry {
             match waiting.try_recv() {

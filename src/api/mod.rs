@@ -6,6 +6,7 @@
 
 mod admin_auth;
 pub mod admin_token;
+mod batch;
 mod bench;
 mod cluster;
 #[cfg(feature = "failpoints")]
@@ -25,7 +26,8 @@ pub use state::AppState;
 
 pub fn router(state: AppState) -> Router {
     use handlers::*;
-    Router::new()
+    let executor = state.executor.clone();
+    let routes = Router::new()
         .route("/stock/item/create/{price}", post(create_item))
         .route("/stock/find/{item_id}", get(find_item))
         .route("/stock/add/{item_id}/{amount}", post(add_stock))
@@ -76,7 +78,13 @@ pub fn router(state: AppState) -> Router {
             state.clone(),
             request_tracking::track,
         ))
-        .with_state(state)
+        .with_state(state);
+    // Each request of a batch is tracked (request id, metrics) on its own.
+    let shop = routes.clone();
+    routes.route(
+        crate::batch::PATH,
+        post(move |body| batch::run(shop.clone(), executor.clone(), body)),
+    )
 }
 
 /// The routes that change or dump the cluster: admin token only.

@@ -6,40 +6,38 @@
 //!
 //! Writes get an `Idempotency-Key` here when the client sent none, so that
 //! trying a second node after a cut connection can never apply twice.
+//!
+//! The shop's requests (no body, no credentials) travel to the nodes in
+//! batches (`batcher`, `POST /batch`): under load one upstream exchange
+//! carries many client requests. A request whose batch fails, or which its
+//! batch answers 503, is sent again on its own, as every other request is.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use anyhow::Context;
 use axum::body::{to_bytes, Body};
 use axum::extract::{Request, State};
 use axum::http::{HeaderValue, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Router;
-use futures::stream::{FuturesUnordered, StreamExt};
-use raftcart_raft::ClusterStatus;
 use serde_json::json;
 
-use crate::serve::CLIENT_IDLE;
+use crate::batch::{is_shop_route, ShopReply, ShopRequest};
 use crate::tls::Tls;
+
+mod batcher;
+mod nodes;
+use batcher::Batcher;
+use nodes::Nodes;
 
 const MAX_BODY: usize = 1024 * 1024;
 
 pub struct Gateway {
-    /// Node API addresses, HOST:PORT: the members as the leader last
-    /// reported them, or the addresses given at start.
-    backends: RwLock<Arc<Vec<String>>>,
-    /// "https" when the nodes speak TLS.
-    scheme: &'static str,
-    http: reqwest::Client,
-    /// The leader's API address, when known.
-    leader: tokio::sync::watch::Sender<Option<String>>,
-    next: AtomicUsize,
+    nodes: Arc<Nodes>,
     /// How long one client request may keep trying nodes.
     wait: Duration,
-    /// The admin token, where the nodes require it for `/cluster/status`.
-    status_token: Option<String>,
+    /// Sends the shop's requests on in batches.
+    batcher: Batcher,
 }
 
 impl Gateway {
@@ -50,26 +48,11 @@ impl Gateway {
         status_token: Option<String>,
         tls: Option<&Tls>,
     ) -> anyhow::Result<Arc<Self>> {
-        let builder = reqwest::Client::builder()
-            .connect_timeout(Duration::from_millis(300))
-            .tcp_nodelay(true)
-            .pool_idle_timeout(CLIENT_IDLE)
-            .pool_max_idle_per_host(1024);
-        let builder = match tls {
-            Some(tls) => tls.api_client(builder)?,
-            None => builder,
-        };
-        let http = builder
-            .build()
-            .context("building the gateway's HTTP client")?;
+        let nodes = Arc::new(Nodes::new(backends, status_token, tls)?);
         Ok(Arc::new(Gateway {
-            scheme: if tls.is_some() { "https" } else { "http" },
-            backends: RwLock::new(Arc::new(backends)),
-            http,
-            leader: tokio::sync::watch::Sender::new(None),
-            next: AtomicUsize::new(0),
+            batcher: Batcher::start(nodes.clone()),
+            nodes,
             wait,
-            status_token,
         }))
     }
 
@@ -77,89 +60,11 @@ impl Gateway {
         Router::new().fallback(proxy).with_state(self.clone())
     }
 
-    fn backends(&self) -> Arc<Vec<String>> {
-        self.backends.read().expect("never poisoned").clone()
-    }
-
-    /// Learns who leads, so requests skip the forwarding hop, and which
-    /// nodes are members. Asks every node at once and acts on each answer
-    /// as it comes, believing the highest term seen, so a frozen or deposed
-    /// leader neither delays nor misleads it. Runs until the process ends.
+    /// Learns who leads and which nodes are members; runs until the
+    /// process ends.
     pub async fn track_leader(self: Arc<Self>) {
-        let mut best_term = 0;
-        loop {
-            let backends = self.backends();
-            let mut views: FuturesUnordered<_> = backends.iter().map(|b| self.view_of(b)).collect();
-            while let Some(view) = views.next().await {
-                let Some(view) = view else { continue };
-                if view.term < best_term {
-                    continue;
-                }
-                // In the newest term a node that knows the leader beats one
-                // that does not know it yet.
-                if view.term > best_term || view.leader.is_some() {
-                    best_term = view.term;
-                    let found = view.leader;
-                    self.leader
-                        .send_if_modified(|l| std::mem::replace(l, found.clone()) != found);
-                }
-                // The leader's own membership is the newest a node can
-                // report: follow it, never an empty one.
-                if let Some(members) = view.members_if_leader {
-                    if !members.is_empty() && view.term >= best_term {
-                        let mut current = self.backends.write().expect("never poisoned");
-                        if **current != members {
-                            tracing::info!(?members, "gateway: the cluster's members changed");
-                            *current = Arc::new(members);
-                        }
-                    }
-                }
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+        self.nodes.clone().track_leader().await
     }
-
-    /// What one node says of the cluster.
-    async fn view_of(&self, backend: &str) -> Option<NodeView> {
-        let mut req = self
-            .http
-            .get(format!("{}://{backend}/cluster/status", self.scheme));
-        if let Some(token) = &self.status_token {
-            req = req.bearer_auth(token);
-        }
-        let resp = req.timeout(Duration::from_millis(300)).send().await.ok()?;
-        let status: ClusterStatus = resp.json().await.ok()?;
-        let leader = status.leader_id.and_then(|leader| {
-            status
-                .members
-                .iter()
-                .find(|m| m.id == leader)
-                .map(|m| m.api_addr.clone())
-        });
-        let is_leader = status.leader_id == Some(status.node_id);
-        Some(NodeView {
-            term: status.term,
-            leader,
-            members_if_leader: is_leader
-                .then(|| status.members.into_iter().map(|m| m.api_addr).collect()),
-        })
-    }
-
-    /// The leader if known, else the next member in turn.
-    fn first_choice(&self, backends: &[String]) -> usize {
-        let leader = self.leader.borrow().clone();
-        leader
-            .and_then(|l| backends.iter().position(|b| *b == l))
-            .unwrap_or_else(|| self.next.fetch_add(1, Ordering::Relaxed) % backends.len())
-    }
-}
-
-struct NodeView {
-    term: u64,
-    /// The leader's API address, if the node knows one.
-    leader: Option<String>,
-    /// The members' API addresses, when the node is the leader.
-    members_if_leader: Option<Vec<String>>,
 }
 
 /// Whether the gateway passes requests for `path` on: the shop's routes and
@@ -169,7 +74,7 @@ struct NodeView {
 /// `/cluster/remove/2`).
 pub fn is_served(path: &str) -> bool {
     const READ_ONLY: [&str; 3] = ["/cluster/status", "/cluster/node", "/cluster/overview"];
-    if path.starts_with("/raft/") || path.starts_with("/debug/") {
+    if path.starts_with("/raft/") || path.starts_with("/debug/") || path == crate::batch::PATH {
         return false;
     }
     !path.starts_with("/cluster/") || READ_ONLY.contains(&path)
@@ -228,69 +133,84 @@ async fn proxy(State(gw): State<Arc<Gateway>>, req: Request) -> Response {
     }
 
     let deadline = Instant::now() + gw.wait;
-    let mut backends = gw.backends();
-    let mut idx = gw.first_choice(&backends);
-    let mut last_problem = String::from("no node answered");
-    let mut tried_in_round = 0;
-    loop {
-        let remaining = deadline.saturating_duration_since(Instant::now());
-        if remaining.is_zero() {
-            return error(
-                StatusCode::SERVICE_UNAVAILABLE,
-                format!("no node could serve the request: {last_problem}"),
-            );
-        }
-        let backend = &backends[idx];
-        let sent = gw
-            .http
-            .request(
-                parts.method.clone(),
-                format!("{}://{backend}{path}", gw.scheme),
-            )
-            .headers(headers.clone())
-            .body(body.clone())
-            .timeout(remaining)
-            .send();
-        // A frozen node would hold the request for the whole wait: when
-        // another node becomes leader meanwhile, go there instead. Safe to
-        // abandon: a write carries an idempotency key.
-        let mut leader = gw.leader.subscribe();
-        let seen = leader.borrow_and_update().clone();
-        // (The watch's guard is not Send: drop it inside.)
-        let moved = async {
-            let _ = leader
-                .wait_for(|l| *l != seen && l.is_some() && l.as_ref() != Some(backend))
-                .await
-                .is_ok();
-        };
-        tokio::select! {
-            sent = sent => match sent {
-                Ok(resp) if resp.status() != StatusCode::SERVICE_UNAVAILABLE => {
-                    match relay(resp).await {
-                        Ok(out) => return out,
-                        Err(problem) => last_problem = format!("{backend}: {problem}"),
-                    }
-                }
-                Ok(resp) => last_problem = format!("{backend} answered {}", resp.status()),
-                Err(e) => last_problem = format!("{backend}: {e}"),
-            },
-            _ = moved => {
-                last_problem = format!("{backend} stopped leading");
-                backends = gw.backends();
-                idx = gw.first_choice(&backends);
-                tried_in_round = 0;
-                continue;
+    if let Some(shop) = batchable(&parts, &headers, &body, &path) {
+        // Answered 503 inside the batch (no leader there, say), or the
+        // batch failed: try this request on its own, as below.
+        if let Some(reply) = gw.batcher.submit(shop, deadline).await {
+            if reply.status != StatusCode::SERVICE_UNAVAILABLE.as_u16() {
+                return from_shop_reply(reply);
             }
         }
-        idx = (idx + 1) % backends.len();
-        tried_in_round += 1;
-        if tried_in_round >= backends.len() {
-            backends = gw.backends();
-            idx %= backends.len();
-            tried_in_round = 0;
-            tokio::time::sleep(Duration::from_millis(50).min(remaining)).await;
-        }
     }
+    let sent = gw
+        .nodes
+        .with_failover(deadline, |backend, remaining| {
+            let request = gw
+                .nodes
+                .http
+                .request(
+                    parts.method.clone(),
+                    format!("{}://{backend}{path}", gw.nodes.scheme),
+                )
+                .headers(headers.clone())
+                .body(body.clone())
+                .timeout(remaining);
+            async move {
+                match request.send().await {
+                    Ok(resp) if resp.status() != StatusCode::SERVICE_UNAVAILABLE => {
+                        relay(resp).await
+                    }
+                    Ok(resp) => Err(format!("answered {}", resp.status())),
+                    Err(e) => Err(e.to_string()),
+                }
+            }
+        })
+        .await;
+    match sent {
+        Ok(out) => out,
+        Err(problem) => error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!("no node could serve the request: {problem}"),
+        ),
+    }
+}
+
+/// The shop request a client's request stands for, if it can ride in a
+/// batch: a GET or POST of a shop route, without a body or credentials.
+fn batchable(
+    parts: &axum::http::request::Parts,
+    headers: &reqwest::header::HeaderMap,
+    body: &[u8],
+    path: &str,
+) -> Option<ShopRequest> {
+    let post = match parts.method {
+        Method::POST => true,
+        Method::GET => false,
+        _ => return None,
+    };
+    if !body.is_empty() || headers.contains_key("authorization") || !is_shop_route(path) {
+        return None;
+    }
+    Some(ShopRequest {
+        post,
+        path: path.to_string(),
+        idempotency_key: headers
+            .get("idempotency-key")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string),
+    })
+}
+
+fn from_shop_reply(reply: ShopReply) -> Response {
+    let mut out = Response::new(Body::from(reply.body));
+    *out.status_mut() = StatusCode::from_u16(reply.status).unwrap_or(StatusCode::BAD_GATEWAY);
+    if let Some(ct) = reply
+        .content_type
+        .and_then(|ct| HeaderValue::from_str(&ct).ok())
+    {
+        out.headers_mut().insert("content-type", ct);
+    }
+    out
 }
 
 async fn relay(resp: reqwest::Response) -> Result<Response, String> {
@@ -315,7 +235,74 @@ fn error(status: StatusCode, message: String) -> Response {
 
 #[cfg(test)]
 mod tests {
-    use super::is_served;
+    use super::{batchable, is_served};
+    use axum::http::{Method, Request};
+    use reqwest::header::{HeaderMap, HeaderValue};
+
+    fn judged(method: Method, path: &str, headers: &[(&'static str, &str)], body: &[u8]) -> bool {
+        let (parts, ()) = Request::builder()
+            .method(method)
+            .uri(path)
+            .body(())
+            .unwrap()
+            .into_parts();
+        let mut map = HeaderMap::new();
+        for (name, value) in headers {
+            map.insert(*name, HeaderValue::from_str(value).unwrap());
+        }
+        batchable(&parts, &map, body, path).is_some()
+    }
+
+    #[test]
+    fn only_bodiless_uncredentialed_shop_requests_ride_in_batches() {
+        assert!(judged(Method::POST, "/orders/checkout/1", &[], b""));
+        assert!(judged(Method::GET, "/stock/find/x?stale=true", &[], b""));
+        assert!(judged(
+            Method::POST,
+            "/payment/add_funds/u/1",
+            &[("idempotency-key", "k")],
+            b""
+        ));
+        let key = batchable(
+            &Request::builder()
+                .method(Method::POST)
+                .uri("/payment/pay/u/1")
+                .body(())
+                .unwrap()
+                .into_parts()
+                .0,
+            &[(
+                "idempotency-key".parse().unwrap(),
+                HeaderValue::from_static("k1"),
+            )]
+            .into_iter()
+            .collect(),
+            b"",
+            "/payment/pay/u/1",
+        )
+        .unwrap()
+        .idempotency_key;
+        assert_eq!(key.as_deref(), Some("k1"));
+
+        assert!(!judged(Method::POST, "/orders/checkout/1", &[], b"x"));
+        assert!(!judged(
+            Method::POST,
+            "/orders/checkout/1",
+            &[("authorization", "Bearer t")],
+            b""
+        ));
+        assert!(!judged(Method::PUT, "/orders/checkout/1", &[], b""));
+        assert!(!judged(Method::DELETE, "/orders/checkout/1", &[], b""));
+        assert!(!judged(Method::GET, "/cluster/status", &[], b""));
+        assert!(!judged(Method::GET, "/metrics", &[], b""));
+        assert!(!judged(Method::POST, "/batch", &[], b""));
+        assert!(!judged(
+            Method::POST,
+            "/orders/../cluster/remove/2",
+            &[],
+            b""
+        ));
+    }
 
     #[test]
     fn the_gateway_serves_the_shop_and_the_read_only_cluster_routes_only() {
@@ -338,6 +325,7 @@ mod tests {
             "/cluster/status/extra",
             "/cluster/anything-new",
             "/raft/append",
+            "/batch",
         ] {
             assert!(!is_served(refused), "{refused}");
         }

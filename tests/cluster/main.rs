@@ -14,6 +14,7 @@ mod consistency;
 mod crash_points;
 mod exactly_once;
 mod failover;
+mod gateway_batch;
 mod hostile_network;
 mod live_page;
 mod observability;
