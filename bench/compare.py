@@ -235,10 +235,17 @@ def run_raftcart(rc, name, url, conns, secs, script, *script_args):
     if leader is None:
         raise SystemExit("raftcart: no leader before the run")
     leader_pid = [rc.pids[leader - 1]]
+    # The gateway runs in the `raftcart up` process.
+    gateway_pid = [rc.up.pid]
     before, leader_before = cpu_seconds(rc.pids), cpu_seconds(leader_pid)
+    gateway_before = cpu_seconds(gateway_pid)
     result = wrk(url, script, conns, secs, *script_args)
     cpu, leader_cpu = cpu_seconds(rc.pids) - before, cpu_seconds(leader_pid) - leader_before
+    gateway_cpu = cpu_seconds(gateway_pid) - gateway_before
     row = measured(name, conns, result, cpu, rc.nodes, leader_cpu)
+    row["gateway_cpu_us"] = gateway_cpu / max(result["requests"], 1) * 1e6
+    if url == rc.gateway_url:
+        print(f"  {'':<18} gateway CPU/request {row['gateway_cpu_us']:.0f} us", flush=True)
     row["elections"] = rc.term() - term
     if row["elections"]:
         print(f"  raftcart: the term moved from {term} to {term + row['elections']} during the run")
