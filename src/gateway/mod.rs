@@ -88,8 +88,10 @@ async fn proxy(State(gw): State<Arc<Gateway>>, req: Request) -> Response {
         .map(|p| p.as_str().to_string())
         .unwrap_or_else(|| "/".into());
     // Any host will do to see the path as reqwest will send it.
-    let normalised = reqwest::Url::parse(&format!("http://raftcart{path}"));
-    if !normalised.is_ok_and(|url| is_served(url.path())) {
+    let normalised = reqwest::Url::parse(&format!("http://raftcart{path}"))
+        .ok()
+        .filter(|url| is_served(url.path()));
+    let Some(normalised) = normalised else {
         return match parts.headers.contains_key("authorization") {
             false => error(
                 StatusCode::UNAUTHORIZED,
@@ -104,7 +106,7 @@ async fn proxy(State(gw): State<Arc<Gateway>>, req: Request) -> Response {
                     .into(),
             ),
         };
-    }
+    };
     let body = match to_bytes(body, MAX_BODY).await {
         Ok(b) => b,
         Err(_) => {
@@ -133,7 +135,12 @@ async fn proxy(State(gw): State<Arc<Gateway>>, req: Request) -> Response {
     }
 
     let deadline = Instant::now() + gw.wait;
-    if let Some(shop) = batchable(&parts, &headers, &body, &path) {
+    // A batch carries the path as a single request would send it.
+    let sent_path = match normalised.query() {
+        Some(query) => format!("{}?{query}", normalised.path()),
+        None => normalised.path().to_string(),
+    };
+    if let Some(shop) = batchable(&parts, &headers, &body, &sent_path) {
         // Answered 503 inside the batch (no leader there, say), or the
         // batch failed: try this request on its own, as below.
         if let Some(reply) = gw.batcher.submit(shop, deadline).await {

@@ -116,7 +116,34 @@ async fn each_request_of_a_batch_is_answered_as_if_alone() {
         vec![request(false, &format!("/payment/find_user/{user}"), None)],
     )
     .await;
-    assert_eq!(in_batch, [(200, alone)]);
+    assert_eq!(in_batch, [(200, alone.clone())]);
+
+    // Through the gateway, a batch carries the path as a single request
+    // would send it: dot segments resolved. (Sent raw: an HTTP client
+    // library would resolve them itself.)
+    let dotted = raw_get(&c.gateway(), &format!("/payment/./x/../find_user/{user}")).await;
+    assert!(dotted.starts_with("HTTP/1.1 200"), "{dotted}");
+    let body = dotted.split("\r\n\r\n").nth(1).unwrap_or_default();
+    assert_eq!(
+        serde_json::from_str::<Value>(body).ok(),
+        Some(alone),
+        "{dotted}"
+    );
+}
+
+/// A GET written byte for byte: (status line + headers + body) as text.
+async fn raw_get(base: &str, path: &str) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let host = base.trim_start_matches("http://");
+    let mut tcp = tokio::net::TcpStream::connect(host).await.unwrap();
+    let request = format!("GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n");
+    tcp.write_all(request.as_bytes()).await.unwrap();
+    let mut answer = String::new();
+    tokio::time::timeout(Duration::from_secs(30), tcp.read_to_string(&mut answer))
+        .await
+        .expect("the gateway answered within 30 s")
+        .unwrap();
+    answer
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
