@@ -216,3 +216,28 @@ impl Backup {
         Ok(start)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_backup_whose_record_does_not_decode_is_refused_before_anything_is_written() {
+        let backup = Backup {
+            applied: None,
+            pairs: vec![(keys::prefixed(keys::USER, "u1"), b"not a user".to_vec())],
+        };
+        let parent = tempfile::tempdir().unwrap();
+        let dir = parent.path().join("node1");
+        let members = BTreeMap::from([(
+            1,
+            NodeInfo {
+                api_addr: "127.0.0.1:1".into(),
+                raft_addr: "127.0.0.1:2".into(),
+            },
+        )]);
+        let refused = backup.restore_into(&dir, &members);
+        assert!(matches!(refused, Err(BackupError::Corrupt(_))));
+        assert_eq!(fs::read_dir(parent.path()).unwrap().count(), 0);
+    }
+}
