@@ -45,8 +45,8 @@ impl StateMachine {
         purged: Option<LogId>,
     ) -> Result<Self> {
         let found = match move_column_family_to_file(db, &snapshot_file, found.is_err())? {
-            true => snapshot_file.load(),
-            false => found,
+            Some(saved) => Ok(Some(saved)),
+            None => found,
         };
         let records = match found {
             Ok(Some(snapshot)) => {
@@ -96,21 +96,25 @@ impl StateMachine {
 /// the `sm` column family, written at every apply, and the snapshot file
 /// as its copy, moves the state to the file: the file is saved from the
 /// column family where it is behind it (or unreadable), and the column
-/// family is emptied once the file holds at least as much. Returns whether
-/// the file was saved anew.
-fn move_column_family_to_file(db: &DB, file: &SnapshotFile, file_unreadable: bool) -> Result<bool> {
+/// family is emptied once the file holds at least as much. Returns the
+/// snapshot it saved, if it saved one.
+fn move_column_family_to_file(
+    db: &DB,
+    file: &SnapshotFile,
+    file_unreadable: bool,
+) -> Result<Option<Snapshot>> {
     let column_family = snapshot::capture_column_family(db)?;
     if column_family.pairs.is_empty() {
-        return Ok(false);
+        return Ok(None);
     }
     let at = column_family.last_log_id;
-    let saved = file_unreadable || at > file.on_disk().flatten();
-    if saved {
+    let mut saved = None;
+    if file_unreadable || at > file.on_disk().flatten() {
         tracing::info!(
             ?at,
             "saving the state machine's column family as the snapshot file"
         );
-        snapshot::build(column_family, file)?;
+        saved = Some(snapshot::build(column_family, file)?);
     }
     let cf = db.cf_handle(CF_SM).expect("sm column family exists");
     let mut batch = rocksdb::WriteBatch::default();
