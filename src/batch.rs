@@ -13,6 +13,11 @@
 use serde::{Deserialize, Serialize};
 
 pub const PATH: &str = "/batch";
+/// The first byte of every batch reply, sent as soon as the node has
+/// started each request of the batch (its writes are queued for the next
+/// log entry); the encoded `BatchReply` follows once all are answered. The
+/// gateway sends its next batch when this byte arrives (`gateway::batcher`).
+pub const STARTED: u8 = b'+';
 /// Most requests in one batch.
 pub const MAX_REQUESTS: usize = 512;
 /// Largest request body a node takes on `/batch`.
@@ -20,8 +25,8 @@ pub const MAX_BODY: usize = 256 * 1024;
 /// Largest reply body of one request inside a batch; a larger one is
 /// answered 503, and the gateway sends that request again on its own.
 pub const MAX_REPLY_BODY: usize = 64 * 1024;
-/// Largest batch reply the gateway reads.
-pub const MAX_REPLY: usize = MAX_REQUESTS * (MAX_REPLY_BODY + 1024);
+/// Largest batch reply the gateway reads, `STARTED` included.
+pub const MAX_REPLY: usize = 1 + MAX_REQUESTS * (MAX_REPLY_BODY + 1024);
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct BatchRequest {

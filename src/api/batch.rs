@@ -4,12 +4,13 @@
 
 use std::sync::Arc;
 
-use axum::body::{to_bytes, Body};
+use axum::body::{to_bytes, Body, Bytes};
 use axum::extract::Request;
 use axum::http::{Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Router;
-use futures::future::join_all;
+use futures::future::{self, join_all};
+use futures::{stream, StreamExt};
 use raftcart_raft::Executor;
 use raftcart_types::codec;
 use tower::ServiceExt;
@@ -18,7 +19,7 @@ use super::error::ApiError;
 use super::handlers::IDEMPOTENCY_KEY;
 use crate::batch::{
     is_shop_route, BatchReply, BatchRequest, ShopReply, ShopRequest, MAX_BODY, MAX_REPLY_BODY,
-    MAX_REQUESTS,
+    MAX_REQUESTS, STARTED,
 };
 
 /// Answers a batch. `shop`: the node's router, without `/batch` itself.
@@ -47,17 +48,27 @@ pub async fn run(shop: Router, executor: Arc<Executor>, body: Body) -> Response 
     let held = executor.hold_entry().await;
     let first = futures::poll!(&mut replies);
     drop(held);
-    let replies = match first {
-        std::task::Poll::Ready(replies) => replies,
-        std::task::Poll::Pending => replies.await,
+    let answered = async move {
+        let replies = match first {
+            std::task::Poll::Ready(replies) => replies,
+            std::task::Poll::Pending => replies.await,
+        };
+        // Encoding plain vectors does not fail; if it ever did, the 200 is
+        // already out, so the reply is cut and the gateway sends the
+        // batch's requests one by one.
+        codec::encode(&BatchReply { replies })
+            .map(Bytes::from)
+            .map_err(|e| std::io::Error::other(format!("encoding the batch reply: {e}")))
     };
-    match codec::encode(&BatchReply { replies }) {
-        Ok(bytes) => ([("content-type", "application/octet-stream")], bytes).into_response(),
-        Err(e) => refuse(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            format!("encoding the batch reply: {e}"),
-        ),
-    }
+    // `STARTED` leaves at once, so that the gateway's next batch can reach
+    // the proposer before it gathers the next entry.
+    let body = stream::once(future::ready(Ok(Bytes::from_static(&[STARTED]))))
+        .chain(stream::once(answered));
+    (
+        [("content-type", "application/octet-stream")],
+        Body::from_stream(body),
+    )
+        .into_response()
 }
 
 async fn one(shop: Router, r: ShopRequest) -> ShopReply {

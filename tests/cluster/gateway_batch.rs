@@ -65,7 +65,10 @@ async fn send(url: &str, body: Vec<u8>) -> (u16, Vec<u8>) {
 async fn batch(url: &str, requests: Vec<ShopRequest>) -> Vec<(u16, Value)> {
     let (status, bytes) = send(url, codec::encode(&BatchRequest { requests }).unwrap()).await;
     assert_eq!(status, 200, "{}", String::from_utf8_lossy(&bytes));
-    let reply: BatchReply = codec::decode(&bytes).unwrap();
+    // The node's start byte, then the replies.
+    let (&started, bytes) = bytes.split_first().expect("an empty batch reply");
+    assert_eq!(started, b'+', "the batch reply's first byte");
+    let reply: BatchReply = codec::decode(bytes).unwrap();
     reply
         .replies
         .into_iter()
