@@ -17,6 +17,14 @@ mod supervisor;
 mod tls;
 mod up;
 
+/// glibc's malloc, after a bulk load or a snapshot freed a million small
+/// records, sorted them back into its bins inside later allocations: the
+/// Raft threads then stalled for 100 ms and more (docs/performance.md,
+/// "The allocator"). mimalloc frees into per-page lists and has no such
+/// pass.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use std::io::IsTerminal;
 use std::net::SocketAddr;
 use std::path::PathBuf;
