@@ -28,6 +28,12 @@ pub struct Tuning {
     #[arg(long, default_value_t = 100_000, env = "RAFTCART_SNAPSHOT_EVERY",
           value_parser = clap::value_parser!(u64).range(1..))]
     pub snapshot_every: u64,
+    /// Also snapshot once this many writes were applied since the last
+    /// snapshot: an entry carries up to --writes-per-entry writes, and a
+    /// restart applies again every write since the last snapshot.
+    #[arg(long, default_value_t = 1_000_000, env = "RAFTCART_SNAPSHOT_WRITES",
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub snapshot_writes: u64,
     /// Most waiting writes the leader packs into one log entry (1: no batching).
     #[arg(
         long,

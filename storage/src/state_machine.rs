@@ -8,6 +8,7 @@
 //! (committed ones at start, the rest as the leader commits them).
 
 use std::io::Cursor;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use openraft::storage::RaftStateMachine;
@@ -31,6 +32,9 @@ pub struct StateMachine {
     purge: Arc<Purge>,
     /// What apply, the queries, snapshots and backups read.
     records: SharedRecords,
+    /// Writes applied since the last snapshot was copied or installed:
+    /// what a restart would apply again (`StateView::unsnapshotted_writes`).
+    unsnapshotted_writes: Arc<AtomicU64>,
 }
 
 impl StateMachine {
@@ -83,12 +87,13 @@ impl StateMachine {
             snapshot_file,
             purge,
             records: SharedRecords::new(records),
+            unsnapshotted_writes: Arc::new(AtomicU64::new(0)),
         })
     }
 
     /// The handle the node's queries and backups read through.
     pub(crate) fn view(&self) -> StateView {
-        StateView::new(self.records.clone())
+        StateView::new(self.records.clone(), self.unsnapshotted_writes.clone())
     }
 }
 
@@ -143,13 +148,17 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         let mut outcomes = Vec::new();
         let mut last = None;
         let mut new_membership = None;
+        let mut writes = 0;
         for entry in entries {
             last = Some(entry.log_id);
             let outcome = match entry.payload {
-                EntryPayload::Normal(Proposals(proposals)) => proposals
-                    .iter()
-                    .map(|proposal| apply_proposal(&mut overlay, proposal))
-                    .collect(),
+                EntryPayload::Normal(Proposals(proposals)) => {
+                    writes += proposals.len() as u64;
+                    proposals
+                        .iter()
+                        .map(|proposal| apply_proposal(&mut overlay, proposal))
+                        .collect()
+                }
                 EntryPayload::Membership(m) => {
                     new_membership = Some(StoredMembership::new(Some(entry.log_id), m));
                     Vec::new()
@@ -166,6 +175,8 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         let mut records = self.records.write();
         records.absorb(changes);
         records.applied = Some(last);
+        self.unsnapshotted_writes
+            .fetch_add(writes, Ordering::Relaxed);
         if let Some(membership) = new_membership {
             records.membership = membership;
         }
@@ -177,6 +188,8 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
     async fn get_snapshot_builder(&mut self) -> Self::SnapshotBuilder {
         let started = std::time::Instant::now();
         let records = self.records.read().clone();
+        // Apply runs on this task too: no write is counted in between.
+        self.unsnapshotted_writes.store(0, Ordering::Relaxed);
         // Apply waits this long: what a snapshot costs the requests.
         tracing::info!(
             index = ?records.applied.map(|l| l.index),
@@ -214,6 +227,7 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
             .save(meta, &data, "snapshot_install.file_written_before_rename")?;
         crash_point!("snapshot_install.after_file");
         *self.records.write() = records;
+        self.unsnapshotted_writes.store(0, Ordering::Relaxed);
         // openraft asked to purge the log up to this snapshot when it queued
         // the install; the entries could not go before the file was saved.
         self.purge.catch_up()

@@ -1,6 +1,9 @@
 //! What a node's queries and backups read: the state machine's records in
 //! memory.
 
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
 use raftcart_domain::{Item, LogClock, Order, RequestRecord, StateRead, User};
 
 use crate::records::{Records, SharedRecords};
@@ -9,11 +12,21 @@ use crate::records::{Records, SharedRecords};
 #[derive(Clone)]
 pub struct StateView {
     records: SharedRecords,
+    unsnapshotted_writes: Arc<AtomicU64>,
 }
 
 impl StateView {
-    pub(crate) fn new(records: SharedRecords) -> Self {
-        StateView { records }
+    pub(crate) fn new(records: SharedRecords, unsnapshotted_writes: Arc<AtomicU64>) -> Self {
+        StateView {
+            records,
+            unsnapshotted_writes,
+        }
+    }
+
+    /// Writes applied since the last snapshot was taken or installed (or
+    /// since the node started): what a restart would apply again.
+    pub fn unsnapshotted_writes(&self) -> u64 {
+        self.unsnapshotted_writes.load(Ordering::Relaxed)
     }
 
     /// A copy of the records as the last applied batch left them (sharing

@@ -400,3 +400,48 @@ async fn up_restarts_a_killed_node_which_catches_up() {
     assert_eq!(member["lag"].as_u64(), Some(0), "{out}");
     checkout_load::check_state(&c, &result).await;
 }
+
+/// A restart applies again every write since the last snapshot, and an
+/// entry carries many writes: so a node snapshots after `--snapshot-writes`
+/// writes even when far fewer entries than `--snapshot-every` came in.
+#[tokio::test(flavor = "multi_thread")]
+async fn every_node_snapshots_after_snapshot_writes_writes_in_few_entries() {
+    const WRITES: u64 = 300;
+    let c = Cluster::start(24200, &["--snapshot-writes", "200", "--no-restart"]).await;
+    let leader = c.wait_for_leader(Duration::from_secs(30)).await;
+    let at = c.node_url(leader);
+    for path in [
+        "/payment/batch_init/10/1000000",
+        "/stock/batch_init/10/1000000/1",
+    ] {
+        let (s, v) = c.call(reqwest::Method::POST, &at, path).await;
+        assert_eq!(s, 200, "{path}: {v}");
+    }
+    for user in 0..WRITES {
+        let (s, v) = c
+            .call(
+                reqwest::Method::POST,
+                &at,
+                &format!("/payment/add_funds/{}/1", user % 10),
+            )
+            .await;
+        assert_eq!(s, 200, "{v}");
+    }
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    for id in 1..=3 {
+        let status = loop {
+            let status = c.status(id).await.expect("every node answers");
+            if status["snapshot_index"].as_u64().is_some() {
+                break status;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "node {id} took no snapshot after {WRITES} writes: {status}"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        };
+        // Far below the 100,000 entries of --snapshot-every's default.
+        let last = status["last_log_index"].as_u64().unwrap();
+        assert!(last < 1_000, "node {id}: {status}");
+    }
+}
