@@ -285,8 +285,6 @@ async fn initialize(raft: &Raft, c: &NodeConfig) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// One log line per change of leader or term, of membership, and per
-/// snapshot built or installed (which the snapshot counter also counts).
 /// Asks openraft for a snapshot once `limit` writes were applied since the
 /// last one. openraft counts entries (`--snapshot-every`), and an entry
 /// carries up to `--writes-per-entry` writes: counted in entries alone, the
@@ -305,6 +303,8 @@ async fn snapshot_by_writes(raft: Raft, view: StateView, limit: u64) {
     }
 }
 
+/// One log line per change of leader or term, of membership, and per
+/// snapshot built or installed (which the snapshot counter also counts).
 async fn watch_raft(raft: Raft, counters: Arc<Metrics>) {
     let mut metrics = raft.metrics();
     let (mut leader, mut membership, mut snapshot) = {
