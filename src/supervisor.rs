@@ -149,11 +149,23 @@ async fn keep_running(
             println!("node {id} is no longer a member of the cluster: not restarting it");
             return;
         }
+        if *stopping.borrow() {
+            return;
+        }
         loop {
             match launch() {
                 Ok(next) => {
-                    pid.store(next.id().unwrap_or(0), Ordering::SeqCst);
-                    println!("node {id} restarted (pid {})", next.id().unwrap_or(0));
+                    let next_pid = next.id().unwrap_or(0);
+                    pid.store(next_pid, Ordering::SeqCst);
+                    // `stop` may have signalled the pids before this one
+                    // was stored (it came while `is_member` or `launch`
+                    // ran): the new node would then outlive `up`. `stop`
+                    // sets `stopping` before it reads the pids, so seen
+                    // here after the store, one of the two signals it.
+                    if *stopping.borrow() && next_pid != 0 {
+                        let _ = kill(Pid::from_raw(next_pid as i32), Signal::SIGINT);
+                    }
+                    println!("node {id} restarted (pid {next_pid})");
                     child = next;
                     started = Instant::now();
                     break;
@@ -172,5 +184,72 @@ async fn keep_running(
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Mutex;
+    use tokio::sync::Notify;
+
+    /// A node that notes a SIGINT in `marks` before it exits, so the test
+    /// tells a clean stop from the SIGKILL `stop` falls back to.
+    fn launch_marking(marks: std::path::PathBuf, pids: Arc<Mutex<Vec<u32>>>) -> Launch {
+        Box::new(move || {
+            let child = tokio::process::Command::new("sh")
+                .arg("-c")
+                .arg(format!(
+                    "trap 'echo $$ >> {}; exit 0' INT; while :; do sleep 0.05; done",
+                    marks.display()
+                ))
+                .spawn()?;
+            pids.lock().unwrap().push(child.id().unwrap());
+            Ok(child)
+        })
+    }
+
+    /// `stop` comes while the supervisor asks whether a crashed node is
+    /// still a member: the node it then starts must get `stop`'s SIGINT
+    /// too, not outlive it until the SIGKILL.
+    #[tokio::test(flavor = "current_thread")]
+    async fn a_node_restarted_while_stopping_is_stopped_too() {
+        let dir = tempfile::tempdir().unwrap();
+        let marks = dir.path().join("marks");
+        let pids = Arc::new(Mutex::new(Vec::new()));
+        let (asked, answer) = (Arc::new(Notify::new()), Arc::new(Notify::new()));
+        let is_member: IsMember = {
+            let (asked, answer) = (asked.clone(), answer.clone());
+            Arc::new(move |_| {
+                let (asked, answer) = (asked.clone(), answer.clone());
+                Box::pin(async move {
+                    asked.notify_one();
+                    answer.notified().await;
+                    true
+                })
+            })
+        };
+        let sup = Supervisor::start(
+            vec![(1, launch_marking(marks.clone(), pids.clone()))],
+            is_member,
+            true,
+        )
+        .unwrap();
+        let first = pids.lock().unwrap()[0];
+        kill(Pid::from_raw(first as i32), Signal::SIGKILL).unwrap();
+        asked.notified().await;
+        // On this single-threaded runtime the yield lets `stop` run up to
+        // its wait for the tasks: `stopping` is set and the (dead) first
+        // pid signalled before the supervisor hears it is a member.
+        let stop = tokio::spawn(sup.stop());
+        tokio::task::yield_now().await;
+        answer.notify_one();
+        stop.await.unwrap();
+        let launched = pids.lock().unwrap().clone();
+        let marked = std::fs::read_to_string(&marks).unwrap_or_default();
+        assert!(
+            launched.len() == 1 || marked.lines().any(|l| l == launched[1].to_string()),
+            "launched {launched:?}, SIGINT seen by {marked:?}"
+        );
     }
 }
