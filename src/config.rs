@@ -50,6 +50,16 @@ pub struct Tuning {
         value_parser = clap::value_parser!(u64).range(1..=4096)
     )]
     pub entries_in_flight: u64,
+    /// A further entry joins those in flight only while they carry fewer
+    /// writes than this (0: one entry at a time): small entries overlap
+    /// under light load, one big entry is in flight under heavy load.
+    #[arg(
+        long,
+        default_value_t = Batching::default().overlap_below as u64,
+        env = "RAFTCART_OVERLAP_BELOW",
+        value_parser = clap::value_parser!(u64).range(0..=65_536)
+    )]
+    pub overlap_below: u64,
 }
 
 impl Tuning {
@@ -84,6 +94,7 @@ impl Tuning {
         Batching {
             writes_per_entry: self.writes_per_entry as usize,
             entries_in_flight: self.entries_in_flight as usize,
+            overlap_below: self.overlap_below as usize,
         }
     }
 

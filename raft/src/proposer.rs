@@ -11,7 +11,7 @@ use std::sync::Arc;
 
 use openraft::error::{ClientWriteError, RaftError};
 use raftcart_domain::{Proposal, Proposals};
-use tokio::sync::{mpsc, oneshot, OwnedRwLockReadGuard, RwLock, Semaphore};
+use tokio::sync::{mpsc, oneshot, watch, OwnedRwLockReadGuard, RwLock};
 
 use crate::attempt::Attempt;
 use raftcart_types::Raft;
@@ -22,20 +22,66 @@ use raftcart_types::Raft;
 pub struct Batching {
     /// Writes per entry, at most: bounds an entry's size and its apply time.
     pub writes_per_entry: usize,
-    /// Entries proposed but not yet answered. More let the log append,
-    /// replication and apply stages overlap; on a 2-core machine one gave
-    /// the most checkouts per second sent to the leader and the lower
-    /// Locust p99, and fewer through a saturated gateway
-    /// (docs/performance.md, "Entries in flight").
+    /// Entries proposed but not yet answered, at most. More let the log
+    /// append, replication and apply stages overlap.
     pub entries_in_flight: usize,
+    /// A second (third, ...) entry leaves only while the entries in flight
+    /// carry fewer writes than this. Under light load entries then overlap
+    /// and a write does not wait for the one before it to commit; under
+    /// heavy load one entry is in flight and the next gathers everything
+    /// that arrives meanwhile, which costs the least CPU per write
+    /// (docs/performance.md, "Entries in flight"). 0: one entry at a time.
+    pub overlap_below: usize,
 }
 
 impl Default for Batching {
     fn default() -> Self {
         Batching {
             writes_per_entry: 512,
-            entries_in_flight: 1,
+            entries_in_flight: 4,
+            overlap_below: 8,
         }
+    }
+}
+
+/// What the leader has proposed and not yet seen answered.
+#[derive(Debug, Clone, Copy, Default)]
+struct InFlight {
+    entries: usize,
+    writes: usize,
+}
+
+impl InFlight {
+    /// Whether one more entry may leave now.
+    fn admits_another(&self, batching: &Batching) -> bool {
+        self.entries == 0
+            || (self.entries < batching.entries_in_flight && self.writes < batching.overlap_below)
+    }
+}
+
+/// One entry in flight, counted in `InFlight` until dropped (also if its
+/// task panics, so that the proposer never waits for it forever).
+struct Flying {
+    in_flight: Arc<watch::Sender<InFlight>>,
+    writes: usize,
+}
+
+impl Flying {
+    fn new(in_flight: Arc<watch::Sender<InFlight>>, writes: usize) -> Flying {
+        in_flight.send_modify(|now| {
+            now.entries += 1;
+            now.writes += writes;
+        });
+        Flying { in_flight, writes }
+    }
+}
+
+impl Drop for Flying {
+    fn drop(&mut self) {
+        self.in_flight.send_modify(|now| {
+            now.entries -= 1;
+            now.writes -= self.writes;
+        });
     }
 }
 
@@ -90,12 +136,17 @@ async fn run(
     gate: Arc<RwLock<()>>,
 ) {
     let per_entry = batching.writes_per_entry.max(1);
-    let slots = Arc::new(Semaphore::new(batching.entries_in_flight.max(1)));
+    let (in_flight, mut watched) = watch::channel(InFlight::default());
+    let in_flight = Arc::new(in_flight);
     while let Some(first) = waiting.recv().await {
-        // Waiting for a free slot is what lets the next entry fill up.
-        let Ok(slot) = slots.clone().acquire_owned().await else {
+        // Waiting for room is what lets the next entry fill up.
+        if watched
+            .wait_for(|now| now.admits_another(&batching))
+            .await
+            .is_err()
+        {
             return;
-        };
+        }
         drop(gate.write().await);
         let mut batch = vec![first];
         while batch.len() < per_entry {
@@ -104,13 +155,14 @@ async fn run(
                 Err(_) => break,
             }
         }
+        let count = batch.len();
+        let flying = Flying::new(in_flight.clone(), count);
         let raft = raft.clone();
         tokio::spawn(async move {
             let (proposals, answers): (Vec<_>, Vec<_>) =
                 batch.into_iter().map(|w| (w.proposal, w.answer)).unzip();
-            let count = proposals.len();
             let result = raft.client_write(Proposals(proposals)).await;
-            drop(slot);
+            drop(flying);
             for (answer, attempt) in answers.into_iter().zip(attempts(result, count)) {
                 // The caller may have given up waiting; the write stands.
                 let _ = answer.send(attempt);
@@ -145,5 +197,41 @@ fn attempts(result: WriteResult, count: usize) -> Vec<Attempt> {
             vec![Attempt::NotLeader(f.leader_id); count]
         }
         Err(e) => vec![Attempt::Unavailable(e.to_string()); count],
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{Batching, InFlight};
+
+    fn admits(entries: usize, writes: usize, batching: &Batching) -> bool {
+        InFlight { entries, writes }.admits_another(batching)
+    }
+
+    #[test]
+    fn entries_overlap_only_while_few_writes_are_in_flight() {
+        let b = Batching {
+            writes_per_entry: 512,
+            entries_in_flight: 4,
+            overlap_below: 8,
+        };
+        assert!(admits(0, 0, &b));
+        // Light load: small entries go out side by side, up to the limit.
+        assert!(admits(1, 1, &b));
+        assert!(admits(3, 7, &b));
+        assert!(!admits(4, 4, &b));
+        // Heavy load: one big entry in flight, the next one gathers.
+        assert!(!admits(1, 8, &b));
+        assert!(!admits(2, 30, &b));
+    }
+
+    #[test]
+    fn overlap_below_zero_keeps_one_entry_in_flight() {
+        let b = Batching {
+            overlap_below: 0,
+            ..Batching::default()
+        };
+        assert!(admits(0, 0, &b));
+        assert!(!admits(1, 1, &b));
     }
 }

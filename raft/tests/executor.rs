@@ -201,11 +201,7 @@ async fn a_request_id_applies_once_whichever_node_it_is_retried_on() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_writes_share_log_entries_and_each_gets_its_own_outcome() {
     const WRITES: u64 = 200;
-    let batching = Batching {
-        writes_per_entry: 512,
-        entries_in_flight: 1,
-    };
-    let c = Cluster::start(batching, Duration::from_secs(10)).await;
+    let c = Cluster::start(Batching::default(), Duration::from_secs(10)).await;
     let leader = c.leader().await;
     let before = leader.raft.metrics().borrow().last_log_index.unwrap_or(0);
     // Every write is in flight before the first is answered.
