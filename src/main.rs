@@ -87,6 +87,8 @@ struct UpArgs {
     #[arg(long)]
     no_restart: bool,
     #[command(flatten)]
+    gateway: GatewayThreads,
+    #[command(flatten)]
     tls: TlsArgs,
     #[command(flatten)]
     tuning: Tuning,
@@ -147,7 +149,21 @@ struct GatewayArgs {
     #[arg(long, env = "RAFTCART_ADMIN_TOKEN_FILE")]
     admin_token_file: Option<PathBuf>,
     #[command(flatten)]
+    gateway: GatewayThreads,
+    #[command(flatten)]
     tls: TlsArgs,
+}
+
+#[derive(Args)]
+struct GatewayThreads {
+    /// Threads the gateway runs on (under `up`, with the supervisor).
+    #[arg(
+        long = "gateway-threads",
+        default_value_t = 1,
+        env = "RAFTCART_GATEWAY_THREADS",
+        value_parser = clap::value_parser!(u16).range(1..=256)
+    )]
+    threads: u16,
 }
 
 fn init_logging(json: bool) {
@@ -164,11 +180,37 @@ fn init_logging(json: bool) {
     }
 }
 
-#[tokio::main]
-async fn main() -> anyhow::Result<()> {
+fn main() -> anyhow::Result<()> {
     let matches = Cli::command().get_matches();
     let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
     init_logging(cli.log_json);
+    runtime(&cli.command)?.block_on(run(cli, matches))
+}
+
+/// The gateway runs on `--gateway-threads` threads, one by default: its
+/// work is one pipeline (client connections feeding one batcher), and on
+/// one thread its tasks wake each other without a hop between threads
+/// (docs/performance.md, "The gateway's thread"). Everything else gets a
+/// thread per core.
+fn runtime(command: &Cmd) -> std::io::Result<tokio::runtime::Runtime> {
+    let gateway_threads = match command {
+        Cmd::Up(a) => Some(a.gateway.threads),
+        Cmd::Gateway(a) => Some(a.gateway.threads),
+        _ => None,
+    };
+    let mut builder = match gateway_threads {
+        Some(1) => tokio::runtime::Builder::new_current_thread(),
+        Some(n) => {
+            let mut b = tokio::runtime::Builder::new_multi_thread();
+            b.worker_threads(n.into());
+            b
+        }
+        None => tokio::runtime::Builder::new_multi_thread(),
+    };
+    builder.enable_all().build()
+}
+
+async fn run(cli: Cli, matches: clap::ArgMatches) -> anyhow::Result<()> {
     match cli.command {
         Cmd::Up(a) => {
             a.tuning.validate()?;
