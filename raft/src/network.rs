@@ -20,6 +20,13 @@ pub const PATH_APPEND: &str = "/raft/append";
 pub const PATH_VOTE: &str = "/raft/vote";
 pub const PATH_SNAPSHOT: &str = "/raft/snapshot";
 
+/// Fail point (`failpoints` builds): while armed with `return`, every Raft
+/// RPC this node sends fails as unreachable before a byte leaves it; armed
+/// with `return(<id>)`, only those to node `<id>`. Tests use it to keep a
+/// leader's entries off a follower; freezing the follower is not enough,
+/// as its kernel still takes in what the leader sends.
+pub const CUT_OFF: &str = "raft.send";
+
 /// Opens connections to peers; one pooled, signing client serves them all.
 #[derive(Clone)]
 pub struct Network {
@@ -62,6 +69,14 @@ impl Peer {
         Resp: DeserializeOwned,
         E: std::error::Error + DeserializeOwned,
     {
+        #[cfg(feature = "failpoints")]
+        if fail::eval(CUT_OFF, |to| {
+            to.is_none_or(|to| to == self.target.to_string())
+        }) == Some(true)
+        {
+            let cut = std::io::Error::other("cut off by the raft.send fail point");
+            return Err(RPCError::Unreachable(Unreachable::new(&cut)));
+        }
         let body = codec::encode(req).map_err(|e| RPCError::Network(NetworkError::new(&e)))?;
         let bytes = match self
             .client

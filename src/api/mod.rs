@@ -104,9 +104,16 @@ fn operator_routes(state: &AppState) -> Router<AppState> {
         .route("/cluster/backup", get(backup))
         .route("/cluster/bench/http", post(bench::http_only))
         .route("/cluster/bench/noop", post(bench::noop));
-    // Test builds only: crash points (storage's `CRASH_POINTS`).
+    // Test builds only: crash points (storage's `CRASH_POINTS`) and the
+    // Raft cut-off.
     #[cfg(feature = "failpoints")]
-    let routes = routes.route("/debug/crash-at/{name}", post(debug::crash_at));
+    let routes = routes
+        .route("/debug/crash-at/{name}", post(debug::crash_at))
+        .route(
+            "/debug/cut-off",
+            post(debug::cut_off).delete(debug::lift_cut_off),
+        )
+        .route("/debug/cut-off/{id}", post(debug::cut_off_to));
     routes.route_layer(middleware::from_fn_with_state(
         state.clone(),
         admin_auth::require_admin,

@@ -43,14 +43,17 @@ fn selected(prefix: &str) -> Vec<&'static str> {
 }
 
 async fn arm(c: &Cluster, node: u64, point: &str) {
-    let (s, v) = c
-        .call_admin(
-            reqwest::Method::POST,
-            &c.node_url(node),
-            &format!("/debug/crash-at/{point}"),
-        )
-        .await;
-    assert_eq!(s, 200, "arming {point} on node {node}: {v}");
+    debug_post(c, node, &format!("/debug/crash-at/{point}")).await;
+}
+
+/// Posts to one of `node`'s `/debug/` routes with the admin token.
+async fn debug_post(c: &Cluster, node: u64, path: &str) {
+    debug_call(c, reqwest::Method::POST, node, path).await;
+}
+
+async fn debug_call(c: &Cluster, method: reqwest::Method, node: u64, path: &str) {
+    let (s, v) = c.call_admin(method.clone(), &c.node_url(node), path).await;
+    assert_eq!(s, 200, "{method} {path} on node {node}: {v}");
 }
 
 async fn status(c: &Cluster, id: u64) -> Value {
@@ -154,8 +157,12 @@ async fn crash_anywhere(point: &'static str, run: usize) {
 }
 
 /// Snapshot install happens on a follower the leader has purged its log
-/// past: the follower is armed, frozen while the others write past a
-/// snapshot and purge, then thawed.
+/// past: the follower is armed; the leader is cut off from it (`POST
+/// /debug/cut-off/{id}`) and it is frozen while the others write past a
+/// snapshot and purge; then the cut-off is lifted and it is thawed.
+/// Freezing alone would not keep the entries off it: its kernel takes in
+/// the appends the leader sends, and thawed, it may append past the purge
+/// from them and need no snapshot.
 async fn crash_installing(point: &'static str, run: usize) {
     let c = Arc::new(Cluster::start(next_port(), &["--snapshot-every", "50"]).await);
     checkout_load::populate(&c).await;
@@ -167,6 +174,11 @@ async fn crash_installing(point: &'static str, run: usize) {
         let (c2, job2) = (c.clone(), job.clone());
         checkout_load::run(&c, 100, move || {
             *job2.lock().unwrap() = Some(tokio::spawn(async move {
+                debug_post(&c2, leader, &format!("/debug/cut-off/{victim}")).await;
+                // An append already on its way lands within this pause,
+                // well inside the election timeout (300 ms): frozen before
+                // its timer fires, the follower never campaigns.
+                tokio::time::sleep(Duration::from_millis(100)).await;
                 let behind = status(&c2, victim).await["last_log_index"]
                     .as_u64()
                     .unwrap_or(0);
@@ -182,6 +194,7 @@ async fn crash_installing(point: &'static str, run: usize) {
                     }
                     tokio::time::sleep(Duration::from_millis(50)).await;
                 };
+                debug_call(&c2, reqwest::Method::DELETE, leader, "/debug/cut-off").await;
                 c2.thaw_node(victim);
                 (behind, purged)
             }));
@@ -203,10 +216,13 @@ async fn crash_installing(point: &'static str, run: usize) {
 }
 
 /// Truncation happens on a node holding entries a new leader does not.
-/// Before the load, the leader (armed) is cut off from both followers
-/// (frozen) while it appends a write it cannot commit, then frozen itself
-/// while the followers elect a new leader; under the load it is thawed and
-/// truncates that entry.
+/// Before the load, the leader (armed) is cut off (`POST /debug/cut-off`:
+/// it sends no Raft RPC) and its followers are frozen while it appends a
+/// write it cannot commit; then it is frozen itself while the followers
+/// elect a new leader; under the load it is thawed and truncates that
+/// entry. Freezing alone would not keep the entry off the followers: their
+/// kernels take in what the leader sends, and thawed, they may append it
+/// before they elect, leaving nothing to truncate.
 async fn crash_truncating(point: &'static str, run: usize) {
     // No snapshots here: with them, the new leader may have purged the
     // entries the deposed one lacks and send it a snapshot, which replaces
@@ -217,6 +233,7 @@ async fn crash_truncating(point: &'static str, run: usize) {
     let others: Vec<u64> = (1..=3).filter(|id| *id != old).collect();
     let pid = c.node_pid(old);
     arm(&c, old, point).await;
+    debug_post(&c, old, "/debug/cut-off").await;
     for id in &others {
         c.freeze_node(*id);
     }
@@ -261,6 +278,26 @@ async fn crash_truncating(point: &'static str, run: usize) {
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     };
+    // The new leader's first entry (its blank one) goes where the deposed
+    // leader's write is: the two conflict, so the deposed one truncates.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let new_last = loop {
+        let last = status(&c, new_leader).await["last_log_index"].as_u64();
+        if let Some(last) = last.filter(|l| *l > before) {
+            break last;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{point}: new leader {new_leader} appended nothing past {before}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    assert_eq!(
+        new_last,
+        before + 1,
+        "{point}: new leader {new_leader} holds more than its blank entry past {before}: \
+         the deposed leader's write reached it"
+    );
     let load = checkout_load::run(&c, 100, || c.thaw_node(old)).await;
     eprintln!(
         "{point} run {run} on deposed leader {old} (new leader {new_leader}): {} paid, {} unknown",
@@ -323,17 +360,39 @@ async fn a_restore_crashed_at_each_point_completes_when_run_again() {
             .is_some_and(|e| e.contains("no.such_point")),
         "{v}"
     );
-    let tokenless = source
-        .http
-        .post(format!(
-            "{}/debug/crash-at/{}",
-            source.node_url(1),
-            CRASH_POINTS[0]
-        ))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(tokenless.status().as_u16(), 401);
+    for (method, path) in [
+        (
+            reqwest::Method::POST,
+            format!("/debug/crash-at/{}", CRASH_POINTS[0]),
+        ),
+        (reqwest::Method::POST, "/debug/cut-off".to_string()),
+        (reqwest::Method::POST, "/debug/cut-off/2".to_string()),
+        (reqwest::Method::DELETE, "/debug/cut-off".to_string()),
+    ] {
+        let tokenless = source
+            .http
+            .request(method.clone(), format!("{}{path}", source.node_url(1)))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            tokenless.status().as_u16(),
+            401,
+            "{method} {path} without a token"
+        );
+    }
+    let (s, v) = source
+        .call_admin(
+            reqwest::Method::POST,
+            &source.node_url(1),
+            "/debug/cut-off/two",
+        )
+        .await;
+    assert_eq!(s, 400, "{v}");
+    assert!(
+        v["error"].as_str().is_some_and(|e| e.contains("node id")),
+        "{v}"
+    );
     let (s, _) = source
         .post(&format!("/debug/crash-at/{}", CRASH_POINTS[0]))
         .await;
