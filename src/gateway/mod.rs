@@ -87,11 +87,8 @@ async fn proxy(State(gw): State<Arc<Gateway>>, req: Request) -> Response {
         .path_and_query()
         .map(|p| p.as_str().to_string())
         .unwrap_or_else(|| "/".into());
-    // Any host will do to see the path as reqwest will send it.
-    let normalised = reqwest::Url::parse(&format!("http://raftcart{path}"))
-        .ok()
-        .filter(|url| is_served(url.path()));
-    let Some(normalised) = normalised else {
+    let Some(sent_path) = sent_path(&path).filter(|p| is_served(p.split('?').next().unwrap_or("")))
+    else {
         return match parts.headers.contains_key("authorization") {
             false => error(
                 StatusCode::UNAUTHORIZED,
@@ -135,11 +132,6 @@ async fn proxy(State(gw): State<Arc<Gateway>>, req: Request) -> Response {
     }
 
     let deadline = Instant::now() + gw.wait;
-    // A batch carries the path as a single request would send it.
-    let sent_path = match normalised.query() {
-        Some(query) => format!("{}?{query}", normalised.path()),
-        None => normalised.path().to_string(),
-    };
     if let Some(shop) = batchable(&parts, &headers, &body, &sent_path) {
         // Answered 503 inside the batch (no leader there, say), or the
         // batch failed: try this request on its own, as below.
@@ -180,6 +172,42 @@ async fn proxy(State(gw): State<Arc<Gateway>>, req: Request) -> Response {
             format!("no node could serve the request: {problem}"),
         ),
     }
+}
+
+/// The path and query as reqwest will send them, after URL normalisation
+/// (`/cluster/status/../remove/2` is `/cluster/remove/2`); `None` if they
+/// do not parse. A batch carries this form, and `is_served` judges it.
+fn sent_path(path_and_query: &str) -> Option<String> {
+    // The shop's paths (ids, numbers, `?stale=true`) are left as they are
+    // by normalisation: no need to parse them.
+    if is_plain(path_and_query) {
+        return Some(path_and_query.to_string());
+    }
+    // Any host will do to see the path as reqwest will send it.
+    let url = reqwest::Url::parse(&format!("http://raftcart{path_and_query}")).ok()?;
+    Some(match url.query() {
+        Some(query) => format!("{}?{query}", url.path()),
+        None => url.path().to_string(),
+    })
+}
+
+/// A path that URL normalisation leaves as it is: it starts with `/`, its
+/// segments hold only letters, digits, `-` and `_` (so none is `.` or
+/// `..`, and nothing needs percent-encoding), and its query, if any, only
+/// those and `=`, `&` and `.`.
+fn is_plain(path_and_query: &str) -> bool {
+    let (path, query) = match path_and_query.split_once('?') {
+        Some((path, query)) => (path, Some(query)),
+        None => (path_and_query, None),
+    };
+    let word = |b: u8| b.is_ascii_alphanumeric() || b == b'-' || b == b'_';
+    path.starts_with('/')
+        && path.bytes().all(|b| word(b) || b == b'/')
+        && query.is_none_or(|q| {
+            !q.is_empty()
+                && q.bytes()
+                    .all(|b| word(b) || matches!(b, b'=' | b'&' | b'.'))
+        })
 }
 
 /// The shop request a client's request stands for, if it can ride in a
@@ -242,8 +270,9 @@ fn error(status: StatusCode, message: String) -> Response {
 
 #[cfg(test)]
 mod tests {
-    use super::{batchable, is_served};
+    use super::{batchable, is_plain, is_served, sent_path};
     use axum::http::{Method, Request};
+    use proptest::prelude::*;
     use reqwest::header::{HeaderMap, HeaderValue};
 
     fn judged(method: Method, path: &str, headers: &[(&'static str, &str)], body: &[u8]) -> bool {
@@ -309,6 +338,49 @@ mod tests {
             &[],
             b""
         ));
+    }
+
+    /// What URL normalisation makes of the path, the long way.
+    fn parsed(path_and_query: &str) -> Option<String> {
+        let url = reqwest::Url::parse(&format!("http://raftcart{path_and_query}")).ok()?;
+        Some(match url.query() {
+            Some(query) => format!("{}?{query}", url.path()),
+            None => url.path().to_string(),
+        })
+    }
+
+    #[test]
+    fn a_path_is_sent_as_normalisation_makes_it() {
+        for path in [
+            "/orders/checkout/1",
+            "/stock/find/3fa85f64-5717-4562-b3fc-2c963f66afa6?stale=true",
+            "/orders/../cluster/remove/2",
+            "/orders/./checkout/1",
+            "/cluster/status/%2e%2e/remove/2",
+            "/orders/checkout/a b",
+            "/orders//checkout",
+            "/stock/find/x?",
+            "/stock/find/x?a=<b>",
+            "/",
+        ] {
+            assert_eq!(sent_path(path), parsed(path), "{path}");
+        }
+        assert_eq!(
+            sent_path("/orders/../cluster/remove/2").as_deref(),
+            Some("/cluster/remove/2")
+        );
+        assert!(is_plain("/stock/find/x?stale=true"));
+        assert!(!is_plain("/orders/../cluster/remove/2"));
+        assert!(!is_plain("/stock/find/x?"));
+    }
+
+    proptest! {
+        #[test]
+        fn the_plain_path_shortcut_agrees_with_the_url_parser(
+            path in "/[a-zA-Z0-9/_.%-]{0,40}(\\?[a-z=&.%]{0,12})?"
+        ) {
+            prop_assert_eq!(sent_path(&path), parsed(&path));
+        }
     }
 
     #[test]
