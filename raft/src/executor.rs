@@ -37,6 +37,23 @@ pub struct ExecutorConfig {
     pub batching: Batching,
 }
 
+/// The least a membership change may take before its caller gets a 503:
+/// joint consensus commits two entries, the first needing a quorum of the
+/// old and the new voters, and a learner just promoted may still be
+/// catching up under load. `raftcart cluster` waits 30 s for its answer.
+pub const MEMBERSHIP_WAIT: Duration = Duration::from_secs(20);
+
+impl ExecutorConfig {
+    /// How long `op` may wait, on this node and on the leader it is
+    /// forwarded to.
+    pub fn wait_for(&self, op: &Op) -> Duration {
+        match op {
+            Op::Membership(_) => self.leader_wait.max(MEMBERSHIP_WAIT),
+            _ => self.leader_wait,
+        }
+    }
+}
+
 impl Default for ExecutorConfig {
     fn default() -> Self {
         ExecutorConfig {
@@ -266,7 +283,8 @@ impl Executor {
     /// earlier attempt was given up on (it may have taken effect).
     async fn run_counting(&self, op: Op) -> Result<(Attempt, bool), ClusterError> {
         let mut retried = false;
-        let deadline = Instant::now() + self.config.leader_wait;
+        let wait = self.config.wait_for(&op);
+        let deadline = Instant::now() + wait;
         let mut pause = Duration::from_millis(5);
         loop {
             let remaining = deadline.saturating_duration_since(Instant::now());
@@ -287,7 +305,7 @@ impl Executor {
             if Instant::now() + pause >= deadline {
                 return Err(ClusterError::Unavailable(format!(
                     "no leader could serve the request within {} ms: {problem}",
-                    self.config.leader_wait.as_millis()
+                    wait.as_millis()
                 )));
             }
             tracing::debug!(%problem, "retrying on the leader");
@@ -340,7 +358,17 @@ impl Executor {
                     })
                     .await
             }
-            Op::Membership(op) => membership::run(&self.raft, &self.peers, op).await,
+            // Its own task: openraft's change commits a joint configuration,
+            // then the final one, and a caller that stopped waiting between
+            // the two would leave the cluster in the joint one.
+            Op::Membership(op) => {
+                let (raft, peers, op) = (self.raft.clone(), self.peers.clone(), op.clone());
+                tokio::spawn(async move { membership::run(&raft, &peers, &op).await })
+                    .await
+                    .unwrap_or_else(|e| {
+                        Attempt::Unavailable(format!("membership change failed: {e}"))
+                    })
+            }
             Op::TransferLeader { to } => {
                 // Its own task: the hand-over must finish (and turn the
                 // heartbeats back on) even if this caller stops waiting.
@@ -379,4 +407,26 @@ fn now_ms() -> u64 {
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_millis() as u64)
         .unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_membership_change_waits_longer_than_other_operations() {
+        let config = ExecutorConfig {
+            leader_wait: Duration::from_secs(5),
+            ..ExecutorConfig::default()
+        };
+        let promote = Op::Membership(MembershipOp::Promote { id: 4 });
+        assert_eq!(config.wait_for(&promote), MEMBERSHIP_WAIT);
+        assert_eq!(config.wait_for(&Op::ReadIndex), Duration::from_secs(5));
+        // A longer leader wait is never shortened for a membership change.
+        let patient = ExecutorConfig {
+            leader_wait: Duration::from_secs(60),
+            ..ExecutorConfig::default()
+        };
+        assert_eq!(patient.wait_for(&promote), Duration::from_secs(60));
+    }
 }

@@ -233,7 +233,7 @@ async fn forward(
         body,
         |req: ForwardRequest| async move {
             // Never forward again from here: the origin follows leader changes.
-            let wait = Duration::from_millis(req.wait_ms).min(ex.config().leader_wait);
+            let wait = Duration::from_millis(req.wait_ms).min(ex.config().wait_for(&req.op));
             let trace_id = req.trace_id.unwrap_or_default();
             let span = tracing::debug_span!("forwarded", req = %trace_id);
             let attempt = async {
