@@ -56,6 +56,19 @@ async fn debug_call(c: &Cluster, method: reqwest::Method, node: u64, path: &str)
     assert_eq!(s, 200, "{method} {path} on node {node}: {v}");
 }
 
+/// Posts to node 1's `path` with the admin token and checks the answer is
+/// `status` with a JSON error that mentions `mentions`.
+async fn refused(c: &Cluster, path: &str, status: u16, mentions: &str) {
+    let (s, v) = c
+        .call_admin(reqwest::Method::POST, &c.node_url(1), path)
+        .await;
+    assert_eq!(s, status, "POST {path}: {v}");
+    assert!(
+        v["error"].as_str().is_some_and(|e| e.contains(mentions)),
+        "POST {path}: {v}"
+    );
+}
+
 async fn status(c: &Cluster, id: u64) -> Value {
     c.status(id).await.unwrap_or(Value::Null)
 }
@@ -346,20 +359,13 @@ async fn a_restore_crashed_at_each_point_completes_when_run_again() {
     let source = Cluster::start(next_port(), &[]).await;
     checkout_load::populate(&source).await;
     // The arming route: admin token only, known names only.
-    let (s, v) = source
-        .call_admin(
-            reqwest::Method::POST,
-            &source.node_url(1),
-            "/debug/crash-at/no.such_point",
-        )
-        .await;
-    assert_eq!(s, 404, "{v}");
-    assert!(
-        v["error"]
-            .as_str()
-            .is_some_and(|e| e.contains("no.such_point")),
-        "{v}"
-    );
+    refused(
+        &source,
+        "/debug/crash-at/no.such_point",
+        404,
+        "no.such_point",
+    )
+    .await;
     for (method, path) in [
         (
             reqwest::Method::POST,
@@ -381,18 +387,7 @@ async fn a_restore_crashed_at_each_point_completes_when_run_again() {
             "{method} {path} without a token"
         );
     }
-    let (s, v) = source
-        .call_admin(
-            reqwest::Method::POST,
-            &source.node_url(1),
-            "/debug/cut-off/two",
-        )
-        .await;
-    assert_eq!(s, 400, "{v}");
-    assert!(
-        v["error"].as_str().is_some_and(|e| e.contains("node id")),
-        "{v}"
-    );
+    refused(&source, "/debug/cut-off/two", 400, "node id").await;
     let (s, _) = source
         .post(&format!("/debug/crash-at/{}", CRASH_POINTS[0]))
         .await;
