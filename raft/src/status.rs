@@ -26,6 +26,11 @@ pub struct ClusterStatus {
     pub snapshot_index: Option<u64>,
     pub purged_index: Option<u64>,
     pub members: Vec<MemberStatus>,
+    /// Whether the membership is a joint configuration: a change is between
+    /// openraft's two steps, and a quorum needs a majority of both the old
+    /// and the new voters.
+    #[serde(default)]
+    pub joint: bool,
     /// How many times this node's process has started on its data dir: 1
     /// until it is restarted (filled in by the node, not by Raft).
     #[serde(default)]
@@ -58,6 +63,7 @@ pub fn cluster_status(raft: &Raft) -> ClusterStatus {
         snapshot_index: m.snapshot.map(|l| l.index),
         purged_index: m.purged.map(|l| l.index),
         members,
+        joint: membership.get_joint_config().len() > 1,
         starts: 0,
     }
 }

@@ -5,7 +5,11 @@
 //! - `POST /debug/cut-off` arms Raft's `raft.send` fail point: every Raft
 //!   RPC this node sends fails as unreachable, while it still answers the
 //!   RPCs it receives; `POST /debug/cut-off/{id}` cuts off only the RPCs to
-//!   node `id`; `DELETE /debug/cut-off` lifts either.
+//!   node `id`; `DELETE /debug/cut-off` lifts either;
+//! - `POST /debug/hold-joint` arms storage's `HOLD_JOINT`: this node's state
+//!   machine waits before applying a joint membership entry, so a
+//!   membership change led by this node stays between its two steps;
+//!   `DELETE /debug/hold-joint` lifts it.
 //!
 //! What is armed lasts until it is lifted or the process ends; restarted, a
 //! node has nothing armed.
@@ -47,6 +51,20 @@ pub async fn lift_cut_off() -> Json<Value> {
     let name = raftcart_raft::network::CUT_OFF;
     fail::remove(name);
     tracing::warn!(point = %name, "cut-off lifted");
+    Json(json!({ "lifted": name }))
+}
+
+pub async fn hold_joint() -> Result<Json<Value>, ApiError> {
+    let name = raftcart_storage::HOLD_JOINT;
+    arm(name, "return")?;
+    tracing::warn!(point = %name, "apply holds before joint membership entries");
+    Ok(Json(json!({ "armed": name })))
+}
+
+pub async fn lift_hold_joint() -> Json<Value> {
+    let name = raftcart_storage::HOLD_JOINT;
+    fail::remove(name);
+    tracing::warn!(point = %name, "hold on joint membership entries lifted");
     Json(json!({ "lifted": name }))
 }
 

@@ -104,8 +104,8 @@ fn operator_routes(state: &AppState) -> Router<AppState> {
         .route("/cluster/backup", get(backup))
         .route("/cluster/bench/http", post(bench::http_only))
         .route("/cluster/bench/noop", post(bench::noop));
-    // Test builds only: crash points (storage's `CRASH_POINTS`) and the
-    // Raft cut-off.
+    // Test builds only: crash points (storage's `CRASH_POINTS`), the Raft
+    // cut-off and the hold on joint membership entries.
     #[cfg(feature = "failpoints")]
     let routes = routes
         .route("/debug/crash-at/{name}", post(debug::crash_at))
@@ -113,7 +113,11 @@ fn operator_routes(state: &AppState) -> Router<AppState> {
             "/debug/cut-off",
             post(debug::cut_off).delete(debug::lift_cut_off),
         )
-        .route("/debug/cut-off/{id}", post(debug::cut_off_to));
+        .route("/debug/cut-off/{id}", post(debug::cut_off_to))
+        .route(
+            "/debug/hold-joint",
+            post(debug::hold_joint).delete(debug::lift_hold_joint),
+        );
     routes.route_layer(middleware::from_fn_with_state(
         state.clone(),
         admin_auth::require_admin,

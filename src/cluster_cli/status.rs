@@ -29,6 +29,8 @@ pub struct MemberReport {
 pub struct ClusterReport {
     pub leader_id: Option<u64>,
     pub term: u64,
+    /// A membership change is between its joint and its final configuration.
+    pub joint: bool,
     pub members: Vec<MemberReport>,
 }
 
@@ -85,6 +87,7 @@ pub async fn status(target: &Target) -> anyhow::Result<ClusterReport> {
     Ok(ClusterReport {
         leader_id: view.leader_id,
         term: view.term,
+        joint: view.joint,
         members,
     })
 }
@@ -95,10 +98,14 @@ fn or_dash(v: Option<u64>) -> String {
 
 pub fn print_human(r: &ClusterReport) {
     println!(
-        "leader: {}   term: {}",
+        "leader: {}   term: {}{}",
         r.leader_id
             .map_or("none (election in progress?)".into(), |l| l.to_string()),
-        r.term
+        r.term,
+        match r.joint {
+            true => "   joint configuration: a membership change is committing",
+            false => "",
+        }
     );
     println!(
         "{:>4}  {:<8} {:<22} {:<22} {:>9} {:>9} {:>9} {:>6} {:>9} {:>8}",

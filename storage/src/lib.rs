@@ -46,5 +46,5 @@ pub use backup::{refuse_occupied, Backup, BackupError, Summary};
 pub use crash::{is_crash_point, CRASH_POINTS};
 pub use db::open;
 pub use log_store::LogStore;
-pub use state_machine::StateMachine;
+pub use state_machine::{StateMachine, HOLD_JOINT};
 pub use state_view::StateView;

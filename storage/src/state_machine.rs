@@ -27,6 +27,12 @@ use crate::records::{Records, SharedRecords};
 use crate::snapshot::{self, SnapshotFile};
 use crate::state_view::StateView;
 
+/// Fail point (test builds): while it is armed, apply waits before an entry
+/// that holds a joint membership, so openraft's membership change stays
+/// between its joint and its final configuration for as long as a test
+/// needs (`POST /debug/hold-joint`).
+pub const HOLD_JOINT: &str = "apply.hold_joint";
+
 pub struct StateMachine {
     snapshot_file: Arc<SnapshotFile>,
     purge: Arc<Purge>,
@@ -130,6 +136,20 @@ fn move_column_family_to_file(
     Ok(saved)
 }
 
+/// `HOLD_JOINT`: waits while the point is armed, if `entries` hold a joint
+/// membership.
+#[cfg(feature = "failpoints")]
+async fn hold_before_joint(entries: impl IntoIterator<Item = Entry>) -> Vec<Entry> {
+    let entries: Vec<Entry> = entries.into_iter().collect();
+    let joint = entries.iter().any(
+        |e| matches!(&e.payload, EntryPayload::Membership(m) if m.get_joint_config().len() > 1),
+    );
+    while joint && fail::eval(HOLD_JOINT, |_| ()).is_some() {
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    entries
+}
+
 impl RaftStateMachine<TypeConfig> for StateMachine {
     type SnapshotBuilder = SnapshotBuilder;
 
@@ -143,6 +163,8 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         I: IntoIterator<Item = Entry> + OptionalSend,
         I::IntoIter: OptionalSend,
     {
+        #[cfg(feature = "failpoints")]
+        let entries = hold_before_joint(entries).await;
         let records = self.records.read();
         let mut overlay = Overlay::new(&*records);
         let mut outcomes = Vec::new();

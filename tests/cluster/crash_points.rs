@@ -374,6 +374,8 @@ async fn a_restore_crashed_at_each_point_completes_when_run_again() {
         (reqwest::Method::POST, "/debug/cut-off".to_string()),
         (reqwest::Method::POST, "/debug/cut-off/2".to_string()),
         (reqwest::Method::DELETE, "/debug/cut-off".to_string()),
+        (reqwest::Method::POST, "/debug/hold-joint".to_string()),
+        (reqwest::Method::DELETE, "/debug/hold-joint".to_string()),
     ] {
         let tokenless = source
             .http

@@ -17,4 +17,5 @@ mod failover;
 mod gateway_batch;
 mod hostile_network;
 mod live_page;
+mod membership_steps;
 mod observability;
