@@ -24,6 +24,18 @@ async fn membership(c: &Cluster, leader: u64) -> (bool, Vec<u64>) {
     (status["joint"] == true, voters)
 }
 
+/// Whether the leader knows `id` holds its whole log.
+async fn learner_caught_up(c: &Cluster, leader: u64, id: u64) -> bool {
+    let Some(status) = c.status(leader).await else {
+        return false;
+    };
+    let matched = status["members"]
+        .as_array()
+        .and_then(|ms| ms.iter().find(|m| m["id"] == id))
+        .and_then(|m| m["matched_index"].as_u64());
+    matched.is_some() && matched == status["last_log_index"].as_u64()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_promote_whose_caller_gave_up_still_ends_in_the_final_configuration() {
     let c = Cluster::start(23000, &[]).await;
@@ -43,6 +55,12 @@ async fn a_promote_whose_caller_gave_up_still_ends_in_the_final_configuration() 
     ]);
     assert!(ok, "add-learner: {err}");
     assert_eq!(membership(&c, leader).await, (false, vec![1, 2, 3]));
+    // A learner the leader has not yet heard from is refused promotion.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !learner_caught_up(&c, leader, 4).await {
+        assert!(Instant::now() < deadline, "node 4 did not catch up");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 
     let (s, v) = c
         .call_admin(
