@@ -12,6 +12,11 @@ use raftcart_raft::{rpc_server, Batching};
 
 #[derive(Args, Clone, Debug)]
 pub struct Tuning {
+    /// Threads a node's client side runs on (its HTTP API, forwarding,
+    /// proposing); Raft has two threads of its own (docs/design.md).
+    #[arg(long, default_value_t = 1, env = "RAFTCART_API_THREADS",
+          value_parser = clap::value_parser!(u16).range(1..=256))]
+    pub api_threads: u16,
     /// How long a request waits for a leader before it is answered 503.
     #[arg(long, default_value_t = 5000, env = "RAFTCART_LEADER_WAIT_MS")]
     pub leader_wait_ms: u64,

@@ -187,18 +187,20 @@ fn main() -> anyhow::Result<()> {
     runtime(&cli.command)?.block_on(run(cli, matches))
 }
 
-/// The gateway runs on `--gateway-threads` threads, one by default: its
-/// work is one pipeline (client connections feeding one batcher), and on
-/// one thread its tasks wake each other without a hop between threads
-/// (docs/performance.md, "The gateway's thread"). Everything else gets a
-/// thread per core.
+/// The gateway runs on `--gateway-threads` threads and a node's client
+/// side on `--api-threads`, one each by default: each is a pipeline
+/// (connections feeding one batcher, or one proposer), and on one thread
+/// its tasks wake each other without a hop between threads
+/// (docs/performance.md, "The gateway's thread" and "The nodes' API
+/// thread"). The CLI's commands get a thread per core.
 fn runtime(command: &Cmd) -> std::io::Result<tokio::runtime::Runtime> {
-    let gateway_threads = match command {
+    let threads = match command {
         Cmd::Up(a) => Some(a.gateway.threads),
         Cmd::Gateway(a) => Some(a.gateway.threads),
+        Cmd::Node(a) => Some(a.tuning.api_threads),
         _ => None,
     };
-    let mut builder = match gateway_threads {
+    let mut builder = match threads {
         Some(1) => tokio::runtime::Builder::new_current_thread(),
         Some(n) => {
             let mut b = tokio::runtime::Builder::new_multi_thread();
