@@ -94,23 +94,6 @@ fn a_node_whose_port_is_taken_exits_with_a_clear_error() {
     assert!(!err.contains("panicked"), "{err}");
 }
 
-/// Polls `cluster status` until `id` is at most `lag` entries behind.
-async fn wait_caught_up(c: &Cluster, id: u64, lag: u64) {
-    for _ in 0..300 {
-        let (_, out, _) = c.cli(&["cluster", "status", "--addr", &c.node_url(1), "--json"]);
-        if let Ok(report) = serde_json::from_str::<Value>(&out) {
-            let m = report["members"]
-                .as_array()
-                .and_then(|ms| ms.iter().find(|m| m["id"] == id).cloned());
-            if m.is_some_and(|m| m["lag"].as_u64().is_some_and(|l| l <= lag)) {
-                return;
-            }
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    panic!("node {id} did not catch up");
-}
-
 /// Grow 3 -> 4 under a checkout load (the new node catches up by snapshot),
 /// promote it, remove an old voter and kill its process: no request fails,
 /// and the state is exactly what the paid orders imply.
@@ -128,21 +111,10 @@ async fn grow_promote_and_shrink_under_load() {
     c.spawn_node(4).await;
 
     let ops = async {
-        let (ok, out, err) = c.cli(&[
-            "cluster",
-            "add-learner",
-            "--addr",
-            &any,
-            "--id",
-            "4",
-            "--api",
-            &c.api_addr(4),
-            "--raft",
-            &c.raft_addr(4),
-        ]);
+        let (ok, out, err) = c.add_learner(&any, 4);
         assert!(ok, "add-learner: {err}");
         assert!(out.contains("learner"), "{out}");
-        wait_caught_up(&c, 4, 10).await;
+        c.wait_caught_up(4, 10).await;
         let (ok, _, err) = c.cli(&["cluster", "promote", "--addr", &any, "--id", "4"]);
         assert!(ok, "promote: {err}");
         let (ok, _, err) = c.cli(&[
@@ -267,18 +239,7 @@ async fn membership_errors_are_clear() {
     // (it answers the key check), then frozen (its socket still accepts
     // connections) while the cluster moves on without it.
     c.spawn_node(5).await;
-    let (ok, _, err) = c.cli(&[
-        "cluster",
-        "add-learner",
-        "--addr",
-        &addr,
-        "--id",
-        "5",
-        "--api",
-        &c.api_addr(5),
-        "--raft",
-        &c.raft_addr(5),
-    ]);
+    let (ok, _, err) = c.add_learner(&addr, 5);
     assert!(ok, "{err}");
     let pid = c.extra_pid(5);
     kill(pid, Signal::SIGSTOP).unwrap();
@@ -294,18 +255,7 @@ async fn membership_errors_are_clear() {
     let stranger = c.dir.path().join("stranger.key");
     std::fs::write(&stranger, "a-key-of-another-cluster-0123456789abcdef").unwrap();
     c.spawn_node_with_key(6, &stranger).await;
-    let (ok, _, err) = c.cli(&[
-        "cluster",
-        "add-learner",
-        "--addr",
-        &addr,
-        "--id",
-        "6",
-        "--api",
-        &c.api_addr(6),
-        "--raft",
-        &c.raft_addr(6),
-    ]);
+    let (ok, _, err) = c.add_learner(&addr, 6);
     assert!(!ok);
     assert!(err.contains("peer key"), "{err}");
 

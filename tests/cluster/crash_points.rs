@@ -48,12 +48,7 @@ async fn arm(c: &Cluster, node: u64, point: &str) {
 
 /// Posts to one of `node`'s `/debug/` routes with the admin token.
 async fn debug_post(c: &Cluster, node: u64, path: &str) {
-    debug_call(c, reqwest::Method::POST, node, path).await;
-}
-
-async fn debug_call(c: &Cluster, method: reqwest::Method, node: u64, path: &str) {
-    let (s, v) = c.call_admin(method.clone(), &c.node_url(node), path).await;
-    assert_eq!(s, 200, "{method} {path} on node {node}: {v}");
+    c.call_debug(reqwest::Method::POST, node, path).await;
 }
 
 /// Posts to node 1's `path` with the admin token and checks the answer is
@@ -207,7 +202,8 @@ async fn crash_installing(point: &'static str, run: usize) {
                     }
                     tokio::time::sleep(Duration::from_millis(50)).await;
                 };
-                debug_call(&c2, reqwest::Method::DELETE, leader, "/debug/cut-off").await;
+                c2.call_debug(reqwest::Method::DELETE, leader, "/debug/cut-off")
+                    .await;
                 c2.thaw_node(victim);
                 (behind, purged)
             }));

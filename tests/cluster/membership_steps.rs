@@ -24,52 +24,19 @@ async fn membership(c: &Cluster, leader: u64) -> (bool, Vec<u64>) {
     (status["joint"] == true, voters)
 }
 
-/// Whether the leader knows `id` holds its whole log.
-async fn learner_caught_up(c: &Cluster, leader: u64, id: u64) -> bool {
-    let Some(status) = c.status(leader).await else {
-        return false;
-    };
-    let matched = status["members"]
-        .as_array()
-        .and_then(|ms| ms.iter().find(|m| m["id"] == id))
-        .and_then(|m| m["matched_index"].as_u64());
-    matched.is_some() && matched == status["last_log_index"].as_u64()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_promote_whose_caller_gave_up_still_ends_in_the_final_configuration() {
     let c = Cluster::start(23000, &[]).await;
     let leader = c.wait_for_leader(Duration::from_secs(5)).await;
     c.spawn_node(4).await;
-    let (ok, _, err) = c.cli(&[
-        "cluster",
-        "add-learner",
-        "--addr",
-        &c.node_url(leader),
-        "--id",
-        "4",
-        "--api",
-        &c.api_addr(4),
-        "--raft",
-        &c.raft_addr(4),
-    ]);
+    let (ok, _, err) = c.add_learner(&c.node_url(leader), 4);
     assert!(ok, "add-learner: {err}");
     assert_eq!(membership(&c, leader).await, (false, vec![1, 2, 3]));
     // A learner the leader has not yet heard from is refused promotion.
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while !learner_caught_up(&c, leader, 4).await {
-        assert!(Instant::now() < deadline, "node 4 did not catch up");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    c.wait_caught_up(4, 0).await;
 
-    let (s, v) = c
-        .call_admin(
-            reqwest::Method::POST,
-            &c.node_url(leader),
-            "/debug/hold-joint",
-        )
+    c.call_debug(reqwest::Method::POST, leader, "/debug/hold-joint")
         .await;
-    assert_eq!(s, 200, "{v}");
 
     // The caller gives up while the joint configuration is held.
     let gave_up = reqwest::Client::new()
@@ -91,14 +58,8 @@ async fn a_promote_whose_caller_gave_up_still_ends_in_the_final_configuration() 
     // change ran in that handler, it is cancelled now.
     tokio::time::sleep(Duration::from_secs(1)).await;
 
-    let (s, v) = c
-        .call_admin(
-            reqwest::Method::DELETE,
-            &c.node_url(leader),
-            "/debug/hold-joint",
-        )
+    c.call_debug(reqwest::Method::DELETE, leader, "/debug/hold-joint")
         .await;
-    assert_eq!(s, 200, "{v}");
     let deadline = Instant::now() + Duration::from_secs(20);
     let mut seen = membership(&c, leader).await;
     while seen != (false, vec![1, 2, 3, 4]) && Instant::now() < deadline {

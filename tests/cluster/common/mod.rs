@@ -390,6 +390,41 @@ impl Cluster {
         raftcart_in(&self.data_dir(), args)
     }
 
+    /// `raftcart cluster add-learner` of the extra node `id` (started by
+    /// `spawn_node`), sent to the node at `via`.
+    pub fn add_learner(&self, via: &str, id: u64) -> (bool, String, String) {
+        self.cli(&[
+            "cluster",
+            "add-learner",
+            "--addr",
+            via,
+            "--id",
+            &id.to_string(),
+            "--api",
+            &self.api_addr(id),
+            "--raft",
+            &self.raft_addr(id),
+        ])
+    }
+
+    /// Polls `cluster status` until `id` is at most `lag` entries behind.
+    pub async fn wait_caught_up(&self, id: u64, lag: u64) {
+        for _ in 0..300 {
+            let (_, out, _) =
+                self.cli(&["cluster", "status", "--addr", &self.node_url(1), "--json"]);
+            if let Ok(report) = serde_json::from_str::<Value>(&out) {
+                let m = report["members"]
+                    .as_array()
+                    .and_then(|ms| ms.iter().find(|m| m["id"] == id).cloned());
+                if m.is_some_and(|m| m["lag"].as_u64().is_some_and(|l| l <= lag)) {
+                    return;
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!("node {id} did not catch up");
+    }
+
     /// The admin token `up` made for this cluster.
     pub fn admin_token(&self) -> String {
         std::fs::read_to_string(self.data_dir().join("admin.token"))
@@ -414,6 +449,15 @@ impl Cluster {
             .await
             .unwrap_or_else(|e| panic!("{path}: {e}"));
         reply(resp).await
+    }
+
+    /// One of `node`'s `/debug/` routes (failpoints builds), with the admin
+    /// token; it must answer 200.
+    pub async fn call_debug(&self, method: reqwest::Method, node: u64, path: &str) {
+        let (s, v) = self
+            .call_admin(method.clone(), &self.node_url(node), path)
+            .await;
+        assert_eq!(s, 200, "{method} {path} on node {node}: {v}");
     }
 
     pub async fn post(&self, path: &str) -> (u16, Value) {
