@@ -221,9 +221,12 @@ fn count_start(data_dir: &std::path::Path) -> anyhow::Result<u64> {
     Ok(now)
 }
 
-/// The client for the other members' Raft ports.
+/// The client for the other members' Raft ports. It ignores proxy
+/// variables (`HTTP_PROXY`, `ALL_PROXY`, ...): the members are the
+/// cluster's own addresses, and a proxy in the way would stop elections.
 fn peer_http(tls: Option<&Tls>) -> anyhow::Result<reqwest::Client> {
     let builder = reqwest::Client::builder()
+        .no_proxy()
         .connect_timeout(Duration::from_millis(500))
         .pool_idle_timeout(CLIENT_IDLE)
         .tcp_nodelay(true);
@@ -234,9 +237,11 @@ fn peer_http(tls: Option<&Tls>) -> anyhow::Result<reqwest::Client> {
     builder.build().context("building the peer HTTP client")
 }
 
-/// The client for the other members' API ports (the live page's data).
+/// The client for the other members' API ports (the live page's data),
+/// without proxies for the same reason.
 fn api_http(tls: Option<&Tls>) -> anyhow::Result<reqwest::Client> {
     let builder = reqwest::Client::builder()
+        .no_proxy()
         .connect_timeout(Duration::from_millis(300))
         .pool_idle_timeout(CLIENT_IDLE);
     let builder = match tls {

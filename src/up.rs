@@ -73,8 +73,11 @@ pub async fn run(c: UpConfig) -> anyhow::Result<()> {
             (id, launch)
         })
         .collect();
+    // Asks its own nodes, never through a proxy from the environment.
     let http = {
-        let builder = reqwest::Client::builder().timeout(Duration::from_millis(500));
+        let builder = reqwest::Client::builder()
+            .no_proxy()
+            .timeout(Duration::from_millis(500));
         match &tls {
             Some(tls) => tls.api_client(builder)?,
             None => builder,

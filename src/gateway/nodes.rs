@@ -33,7 +33,10 @@ impl Nodes {
         status_token: Option<String>,
         tls: Option<&Tls>,
     ) -> anyhow::Result<Nodes> {
+        // The nodes are the cluster's own addresses: proxy variables in the
+        // environment are not for them.
         let builder = reqwest::Client::builder()
+            .no_proxy()
             .connect_timeout(Duration::from_millis(300))
             .tcp_nodelay(true)
             .pool_idle_timeout(CLIENT_IDLE)

@@ -49,6 +49,30 @@ async fn api_contract_over_tls() {
     assert!(out.contains("\"reachable\": true"), "{out}");
 }
 
+/// Proxy variables in the environment of `up` and its nodes point at a
+/// port nothing listens on. Raft RPCs, forwarded writes and the gateway's
+/// requests go to the cluster's own addresses all the same: the leader is
+/// elected, and the course's order flow and every node's forwarding work.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn proxy_variables_do_not_reroute_cluster_traffic() {
+    const NOWHERE: &str = "http://127.0.0.1:9";
+    let c = Cluster::start_with_env(
+        24300,
+        &[],
+        &[
+            ("HTTP_PROXY", NOWHERE),
+            ("HTTPS_PROXY", NOWHERE),
+            ("ALL_PROXY", NOWHERE),
+            ("http_proxy", NOWHERE),
+            ("https_proxy", NOWHERE),
+            ("all_proxy", NOWHERE),
+        ],
+    )
+    .await;
+    course_order(&c).await;
+    every_node_serves_and_forwards(&c).await;
+}
+
 async fn whole_contract(c: &Cluster) {
     course_stock(c).await;
     course_payment(c).await;
