@@ -254,14 +254,15 @@ fn api_http(tls: Option<&Tls>) -> anyhow::Result<reqwest::Client> {
 /// Resolves if Raft stops on its own (a storage error is fatal to
 /// openraft), with the reason.
 async fn raft_stopped(raft: &Raft) -> String {
-    let mut metrics = raft.metrics();
-    loop {
-        if let Err(fatal) = &metrics.borrow_and_update().running_state {
-            return fatal.to_string();
-        }
-        if metrics.changed().await.is_err() {
-            return "its metrics channel closed".into();
-        }
+    // openraft's core holds the metrics senders until it stops, after it
+    // has recorded why. The server metrics change only with the vote, the
+    // role, the leader or the membership: waiting on the full metrics
+    // would wake this task (on the API thread) several times per entry.
+    let mut server = raft.server_metrics();
+    while server.changed().await.is_ok() {}
+    match &raft.metrics().borrow().running_state {
+        Err(fatal) => fatal.to_string(),
+        Ok(()) => "its metrics channel closed".into(),
     }
 }
 
@@ -311,7 +312,13 @@ async fn snapshot_by_writes(raft: Raft, view: StateView, limit: u64) {
 /// One log line per change of leader or term, of membership, and per
 /// snapshot built or installed (which the snapshot counter also counts).
 async fn watch_raft(raft: Raft, counters: Arc<Metrics>) {
-    let mut metrics = raft.metrics();
+    let metrics = raft.metrics();
+    // Leader, term and membership are in the server metrics, which change
+    // only with them; the full metrics change several times per entry, so
+    // snapshots are looked for once a second instead.
+    let mut server = raft.server_metrics();
+    let mut every_second = tokio::time::interval(Duration::from_secs(1));
+    every_second.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let (mut leader, mut membership, mut snapshot) = {
         let m = metrics.borrow();
         (
@@ -322,7 +329,7 @@ async fn watch_raft(raft: Raft, counters: Arc<Metrics>) {
     };
     loop {
         {
-            let m = metrics.borrow_and_update();
+            let m = metrics.borrow();
             if (m.current_leader, m.current_term) != leader {
                 leader = (m.current_leader, m.current_term);
                 tracing::info!(leader = ?leader.0, term = leader.1, "leader changed");
@@ -341,8 +348,9 @@ async fn watch_raft(raft: Raft, counters: Arc<Metrics>) {
                 tracing::info!(index = ?snapshot.map(|l| l.index), "snapshot taken or installed");
             }
         }
-        if metrics.changed().await.is_err() {
-            return;
+        tokio::select! {
+            changed = server.changed() => if changed.is_err() { return },
+            _ = every_second.tick() => {}
         }
     }
 }

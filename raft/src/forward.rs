@@ -58,7 +58,9 @@ pub async fn to_leader(
     // A frozen or cut-off leader would hold the request for the whole
     // wait; once another leader is elected, retry there instead. The
     // abandoned attempt may still commit: the request id makes that safe.
-    let mut metrics = raft.metrics();
+    // (The server metrics change only with the vote, role, leader or
+    // membership, not with every entry as the full metrics do.)
+    let mut metrics = raft.server_metrics();
     let deposed = async {
         let _ = metrics
             .wait_for(|m| m.current_leader.is_some_and(|l| l != leader))
