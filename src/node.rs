@@ -312,26 +312,24 @@ async fn snapshot_by_writes(raft: Raft, view: StateView, limit: u64) {
 /// One log line per change of leader or term, of membership, and per
 /// snapshot built or installed (which the snapshot counter also counts).
 async fn watch_raft(raft: Raft, counters: Arc<Metrics>) {
-    let metrics = raft.metrics();
     // Leader, term and membership are in the server metrics, which change
-    // only with them; the full metrics change several times per entry, so
-    // snapshots are looked for once a second instead.
+    // only with them. The full metrics (and the data metrics, where the
+    // snapshot is) change several times per entry, and each change would
+    // wake this task on the API thread: snapshots are looked for once a
+    // second instead.
     let mut server = raft.server_metrics();
+    let data = raft.data_metrics();
     let mut every_second = tokio::time::interval(Duration::from_secs(1));
     every_second.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    let (mut leader, mut membership, mut snapshot) = {
-        let m = metrics.borrow();
-        (
-            (None, 0),
-            m.membership_config.log_id().map(|l| l.index),
-            m.snapshot,
-        )
-    };
+    let mut leader = (None, 0);
+    let mut membership = server.borrow().membership_config.log_id().map(|l| l.index);
+    let mut snapshot = data.borrow().snapshot;
     loop {
         {
-            let m = metrics.borrow();
-            if (m.current_leader, m.current_term) != leader {
-                leader = (m.current_leader, m.current_term);
+            let m = server.borrow_and_update();
+            let now = (m.current_leader, m.vote.leader_id().get_term());
+            if now != leader {
+                leader = now;
                 tracing::info!(leader = ?leader.0, term = leader.1, "leader changed");
             }
             let at = m.membership_config.log_id().map(|l| l.index);
@@ -342,11 +340,12 @@ async fn watch_raft(raft: Raft, counters: Arc<Metrics>) {
                 let learners: Vec<NodeId> = config.learner_ids().collect();
                 tracing::info!(?voters, ?learners, at = ?membership, "membership changed");
             }
-            if m.snapshot != snapshot {
-                snapshot = m.snapshot;
-                counters.count_snapshot();
-                tracing::info!(index = ?snapshot.map(|l| l.index), "snapshot taken or installed");
-            }
+        }
+        let now = data.borrow().snapshot;
+        if now != snapshot {
+            snapshot = now;
+            counters.count_snapshot();
+            tracing::info!(index = ?snapshot.map(|l| l.index), "snapshot taken or installed");
         }
         tokio::select! {
             changed = server.changed() => if changed.is_err() { return },
